@@ -1,0 +1,38 @@
+"""Top-level typer application and shared options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from .tasks_cmd import tasks_app
+
+app = typer.Typer(
+    name="kernelwright",
+    help="LLM agents that write fast, verified CUDA kernels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(tasks_app, name="tasks")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kernelwright {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", envvar="KERNELWRIGHT_DB", help="SQLite run store (default runs/kernelwright.db)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    ctx.obj = {"db": db}

@@ -1,0 +1,12 @@
+"""Loading KernelBench-format tasks: discovery, static reading, specs on the meta device, variants."""
+
+from .loader import TaskNotFound, discover, find_task, load_task, load_tasks
+from .models import Declarations, InputSpec, LoadResult, Specs, Task, TaskError, Variant
+from .source import TaskSourceError
+from .variants import VariantReport, specs_at, task_variants
+
+__all__ = [
+    "Declarations", "InputSpec", "LoadResult", "Specs", "Task", "TaskError", "TaskNotFound",
+    "TaskSourceError", "Variant", "VariantReport", "discover", "find_task", "load_task", "load_tasks",
+    "specs_at", "task_variants",
+]
