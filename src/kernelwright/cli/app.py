@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from .db_cmd import db_app
 from .tasks_cmd import tasks_app
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(db_app, name="db")
 
 
 def _version(value: bool) -> None:

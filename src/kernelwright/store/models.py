@@ -1,0 +1,229 @@
+"""Pydantic models of every record the store keeps, one per table."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+Backend = Literal["cuda", "cpu"]
+Role = Literal["coder", "judge"]
+Subject = Literal["candidate", "eager", "compiled"]
+
+_id_lock = threading.Lock()
+_id_last = [0, 0]  # last millisecond, last counter
+
+
+def new_id() -> str:
+    """A 16-hex-char id: 11 chars of epoch milliseconds then 5 of counter, so ids sort by creation."""
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        last_ms, last_counter = _id_last
+        if ms <= last_ms:
+            ms, counter = last_ms, last_counter + 1
+            if counter >= 1 << 20:
+                ms, counter = ms + 1, int.from_bytes(os.urandom(2), "big")
+        else:
+            # random start keeps ids from concurrent processes apart
+            counter = int.from_bytes(os.urandom(2), "big")
+        _id_last[:] = [ms, counter]
+    return f"{ms:011x}{counter:05x}"
+
+
+def utc_now() -> str:
+    """Current time as an ISO-8601 UTC string with microseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 hex digest of text (used for task and candidate source hashes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _as_plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+class Environment(BaseModel):
+    """The machine and software a run or timing happened on; unknown facts are None."""
+
+    gpu_name: str | None = None
+    gpu_count: int = 0
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    torch_version: str | None = None
+    python_version: str | None = None
+    platform: str | None = None
+    kernelwright_version: str | None = None
+    git_commit: str | None = None
+    hostname: str | None = None
+
+
+class Record(BaseModel):
+    """Base of stored records: `table_name` and `primary_key` locate the row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table_name: ClassVar[str]
+    primary_key: ClassVar[str] = "id"
+
+
+class Run(Record):
+    table_name: ClassVar[str] = "runs"
+
+    id: str = Field(default_factory=new_id)
+    created_at: str = Field(default_factory=utc_now)
+    kind: str = "run"
+    status: RunStatus = "running"
+    config: dict[str, Any] = Field(default_factory=dict)
+    environment: Environment | None = None
+    finished_at: str | None = None
+    note: str | None = None
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _plain_config(cls, value: Any) -> Any:
+        return _as_plain(value)
+
+
+class TaskRecord(Record):
+    table_name: ClassVar[str] = "tasks"
+    primary_key: ClassVar[str] = "hash"
+
+    hash: str
+    name: str
+    level: int | None = None
+    path: str | None = None
+    source: str
+    declarations: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("declarations", mode="before")
+    @classmethod
+    def _plain_declarations(cls, value: Any) -> Any:
+        return _as_plain(value)
+
+
+class Candidate(Record):
+    table_name: ClassVar[str] = "candidates"
+
+    id: str = Field(default_factory=new_id)
+    run_id: str
+    task_hash: str
+    parent_id: str | None = None
+    round: int = 0
+    origin: str
+    backend: Backend = "cuda"
+    source: str
+    source_hash: str = ""
+    created_at: str = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _fill_source_hash(self) -> Candidate:
+        if not self.source_hash:
+            self.source_hash = content_hash(self.source)
+        return self
+
+
+class Build(Record):
+    table_name: ClassVar[str] = "builds"
+
+    id: str = Field(default_factory=new_id)
+    candidate_id: str
+    source_hash: str
+    backend: Backend = "cuda"
+    ok: bool
+    cached: bool = False
+    seconds: float
+    command: str = ""
+    log: str = ""
+    ptxas: str | None = None
+    created_at: str = Field(default_factory=utc_now)
+
+
+class Verification(Record):
+    table_name: ClassVar[str] = "verifications"
+
+    id: str = Field(default_factory=new_id)
+    candidate_id: str
+    verdict: str
+    reason: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+    created_at: str = Field(default_factory=utc_now)
+
+
+class Timing(Record):
+    """Raw timing samples and their summary; eager/compiled baselines link by task_hash."""
+
+    table_name: ClassVar[str] = "timings"
+
+    id: str = Field(default_factory=new_id)
+    run_id: str | None = None
+    task_hash: str | None = None
+    candidate_id: str | None = None
+    verification_id: str | None = None
+    subject: Subject
+    unit: Literal["ms"] = "ms"
+    samples: list[float] = Field(default_factory=list)
+    median: float
+    iqr: float
+    n: int
+    environment: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=utc_now)
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _plain_environment(cls, value: Any) -> Any:
+        return _as_plain(value)
+
+
+class Profile(Record):
+    table_name: ClassVar[str] = "profiles"
+
+    id: str = Field(default_factory=new_id)
+    candidate_id: str
+    tool: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    raw: str | None = None
+    created_at: str = Field(default_factory=utc_now)
+
+
+class LLMCall(Record):
+    table_name: ClassVar[str] = "llm_calls"
+
+    id: str = Field(default_factory=new_id)
+    run_id: str
+    role: Role
+    model: str
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    response: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    retries: int = 0
+    error: str | None = None
+    created_at: str = Field(default_factory=utc_now)
+
+
+class Event(Record):
+    """A free-form step of a run; `id` is assigned by the database on insert."""
+
+    table_name: ClassVar[str] = "events"
+
+    id: int | None = None
+    run_id: str
+    created_at: str = Field(default_factory=utc_now)
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    Run, TaskRecord, Candidate, Build, Verification, Timing, Profile, LLMCall, Event,
+)

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kernelwright.cli import app
+from kernelwright.store import Run, Store
+
+runner = CliRunner()
+
+
+def test_init_then_info_shows_tables_and_runs(tmp_path: Path) -> None:
+    db = tmp_path / "k.db"
+    assert runner.invoke(app, ["--db", str(db), "db", "init"]).exit_code == 0
+    with Store(db) as store:
+        run = store.add(Run(kind="run", config={"rounds": 3}))
+    result = runner.invoke(app, ["--db", str(db), "db", "info"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "schema version 1" in result.stdout
+    assert run.id in result.stdout and "candidates" in result.stdout
+
+
+def test_db_path_comes_from_the_environment(tmp_path: Path) -> None:
+    db = tmp_path / "env.db"
+    result = runner.invoke(app, ["db", "init"], env={"KERNELWRIGHT_DB": str(db)})
+    assert result.exit_code == 0 and db.exists()
+
+
+def test_info_on_a_missing_database_says_how_to_create_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "none.db"), "db", "info"])
+    assert result.exit_code == 2
+    assert "create it with `kernelwright db init`" in result.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_corrupt_database_is_one_line_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"definitely not sqlite" * 100)
+    before = db.read_bytes()
+    for command in (["db", "init"], ["db", "info"]):
+        result = runner.invoke(app, ["--db", str(db), *command])
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1 and "is corrupt" in result.stderr
+    assert db.read_bytes() == before
