@@ -144,3 +144,10 @@ def test_find_task_by_path_ref_and_name(fixture_tasks: Path) -> None:
     assert find_task(str(fixture_tasks / "tree" / "level1" / "1_scaled_relu.py"), roots).level == 1
     with pytest.raises(TaskNotFound):
         find_task("level9/nothing", roots)
+
+
+def test_model_reading_a_small_tensor_value_while_built_still_gets_specs(fixture_tasks: Path) -> None:
+    # The 4 x 4096^2 weights stay on meta; only the 4-element schedule is made for real.
+    task = load_task(fixture_tasks / "special" / "item_in_init.py")
+    assert task.specs_note is None
+    assert task.specs.param_count == 4 * (4096 * 4096 + 4096)

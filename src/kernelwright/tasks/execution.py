@@ -20,6 +20,7 @@ from torch.utils._device import _device_constructors
 from .models import InputSpec, Specs, describe_any
 
 _MOVES = {"cuda", "cpu", "pin_memory"}
+SMALL_REAL_TENSOR = 1 << 16
 
 
 class TaskRunError(Exception):
@@ -38,8 +39,14 @@ class MetaDeviceMode(TorchFunctionMode):
     """Routes every tensor factory to the meta device and turns device moves into no-ops.
 
     Unlike `torch.device("meta")`, this also wins over an explicit `device="cuda"` and `.cuda()`,
-    which many public tasks use in get_inputs().
+    which many public tasks use in get_inputs(). With `real_below`, factories whose result has fewer
+    elements are made for real on the CPU, for modules that read a small tensor's value while they are
+    built (`torch.linspace(...)[i].item()`).
     """
+
+    def __init__(self, real_below: int = 0) -> None:
+        super().__init__()
+        self.real_below = real_below
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = dict(kwargs or {})
@@ -47,6 +54,11 @@ class MetaDeviceMode(TorchFunctionMode):
         if func in _device_constructors():
             kwargs["device"] = "meta"
             kwargs.pop("pin_memory", None)
+            result = func(*args, **kwargs)
+            if isinstance(result, torch.Tensor) and result.numel() < self.real_below:
+                kwargs["device"] = "cpu"
+                return func(*args, **kwargs)
+            return result
         elif name in _MOVES and args and isinstance(args[0], torch.Tensor):
             return args[0]
         elif name == "to" and args and isinstance(args[0], torch.Tensor):
@@ -106,11 +118,12 @@ def execute_module(code: types.CodeType, path: str) -> types.ModuleType:
 
 def derive_specs(module: types.ModuleType, *, with_outputs: bool = False) -> Specs:
     """Input, init-input and parameter specs of an executed task module, all on meta."""
-    with MetaDeviceMode():
+    mode = MetaDeviceMode()
+    with mode:
         init_inputs = _call(module, "get_init_inputs")
         inputs = _call(module, "get_inputs")
         try:
-            model = module.Model(*init_inputs)
+            model = _construct(module, init_inputs, mode)
         except (ImportError, OSError) as exc:
             raise EnvironmentLimit(_environment_reason(exc)) from None
         except TaskTimeout:
@@ -133,6 +146,19 @@ def derive_specs(module: types.ModuleType, *, with_outputs: bool = False) -> Spe
         param_count=sum(p.numel() for p in model.parameters()),
         outputs=outputs,
     )
+
+
+def _construct(module: types.ModuleType, init_inputs: list[Any], mode: MetaDeviceMode) -> torch.nn.Module:
+    try:
+        return module.Model(*init_inputs)
+    except RuntimeError as exc:
+        if "meta tensor" not in str(exc):
+            raise
+    mode.real_below = SMALL_REAL_TENSOR
+    try:
+        return module.Model(*init_inputs)
+    finally:
+        mode.real_below = 0
 
 
 def describe_values(values: Any) -> list[InputSpec]:
