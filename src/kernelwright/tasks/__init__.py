@@ -4,10 +4,10 @@ from .instantiate import Instance, instantiate
 from .loader import TaskNotFound, discover, find_task, load_task, load_tasks
 from .models import Declarations, InputSpec, LoadResult, Specs, Task, TaskError, Variant
 from .source import TaskSourceError
-from .variants import VariantReport, specs_at, task_variants
+from .variants import VariantReport, cpu_scale_variants, specs_at, task_variants
 
 __all__ = [
     "Declarations", "InputSpec", "Instance", "LoadResult", "Specs", "Task", "TaskError", "TaskNotFound",
     "TaskSourceError", "Variant", "VariantReport", "discover", "find_task", "instantiate", "load_task", "load_tasks",
-    "specs_at", "task_variants",
+    "cpu_scale_variants", "specs_at", "task_variants",
 ]

@@ -61,20 +61,39 @@ def _derive(task: Task) -> list[Variant]:
     return proposals
 
 
-def _odd_sizes(task: Task, sizes: dict[str, int]) -> dict[str, int]:
+def _odd_sizes(task: Task, sizes: dict[str, int], base: dict[str, int] | None = None, step: int = -1) -> dict[str, int]:
     """Makes every size odd (never a multiple of 2, 8 or 32) that the reference still accepts.
 
     All at once first; when the task constrains some sizes (heads dividing features), one at a time,
-    keeping each change under which the reference still runs.
+    keeping each change under which the reference still runs. Returns only the changed sizes.
     """
-    odd = {name: value - 1 if value % 2 == 0 else value - 2 for name, value in sizes.items()}
-    if not odd or _runs(task, odd):
+    base = base or {}
+    odd = {name: value + step if value % 2 == 0 else value + 2 * step for name, value in sizes.items()}
+    if not odd or _runs(task, {**base, **odd}):
         return odd
     kept: dict[str, int] = {}
     for name, value in odd.items():
-        if _runs(task, {**kept, name: value}):
+        if _runs(task, {**base, **kept, name: value}):
             kept[name] = value
     return kept
+
+
+def cpu_scale_variants(task: Task) -> list[Variant]:
+    """Three CPU-sized shapes: the small variant, an odd-sized one and one with another batch."""
+    small = task.declarations.variants.get("small")
+    if small is None:
+        small = _shrink(task)
+        if small is None:
+            return []
+    base = {**task.constants, **small}
+    variants = [Variant(name="small", overrides=small, origin="declared" if "small" in task.declarations.variants else "derived")]
+    odd = _odd_sizes(task, {n: v for n, v in base.items() if v >= MIN_SCALED_SIZE}, small, step=1)
+    if odd:
+        variants.append(Variant(name="small_odd", overrides={**small, **odd}, origin="derived"))
+    batch = next((name for name in task.constants if "batch" in name.lower()), None)
+    if batch is not None and _runs(task, {**small, batch: base[batch] + 3}):
+        variants.append(Variant(name="small_batch", overrides={**small, batch: base[batch] + 3}, origin="derived"))
+    return variants
 
 
 def _runs(task: Task, overrides: dict[str, int]) -> bool:

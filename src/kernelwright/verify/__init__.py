@@ -1,0 +1,1 @@
+"""Verification: correctness against a float64 reference, integrity probes, timing, verdicts with evidence."""

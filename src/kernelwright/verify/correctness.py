@@ -1,0 +1,179 @@
+"""The correctness phase: trusted reference worker, isolated candidate worker, comparisons here."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..sandbox.build import BuildOutcome
+from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, run_isolated
+from ..tasks import Task
+from .compare import Mismatch, compare_outputs
+from .models import CorrectnessReport, TrialFailure
+from .plan import Plan, Shape, make_plan
+from .policy import load_tolerances
+
+TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by a private /tmp
+
+
+class ReferenceError_(Exception):
+    """The task's own reference failed: a task problem, not the candidate's."""
+
+
+@dataclass
+class CorrectnessRun:
+    plan: Plan
+    report: CorrectnessReport
+    outcome: WorkerOutcome | None = None
+    worker: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+
+
+def new_seed() -> int:
+    """A secret per-run seed from the OS; stored only after the run, for replay."""
+    return secrets.randbits(48)
+
+
+def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome], shapes: list[Shape],
+                    device: str, seed: int) -> CorrectnessRun:
+    dtype = task.declarations.dtype
+    has_weights = (task.specs.param_count if task.specs else 1) > 0
+    plan = make_plan(seed, device, dtype, shapes, has_weights)
+    job = Path(tempfile.mkdtemp(prefix="kw-verify-"))
+    trusted = Path(tempfile.mkdtemp(prefix="kw-trusted-", dir=TRUSTED_ROOT))
+    (job / "inputs").mkdir()
+    try:
+        reference = _run_reference(task, plan, job / "inputs", trusted)
+        run = CorrectnessRun(plan=plan, report=CorrectnessReport(), reference=reference)
+        usable = [t for t in plan.trials if reference["trials"][t.id]["finite"] or t.purpose != "trial"]
+        for trial in plan.trials:
+            if trial not in usable:
+                run.report.dropped.append({"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
+                                           "reason": "the reference itself produces NaN/Inf on these inputs"})
+        (job / "candidate.py").write_text(candidate_source)
+        request = {
+            "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
+            "extensions": [{"key": b.key, "module": b.module, "library": b.library, "toolchain": b.toolchain.model_dump_json()}
+                           for b in builds],
+            "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(m.rsplit("-", 1)[1]),
+                        "state_dict": f"inputs/state_{m}.pt"} for m in reference["models"]],
+            "calls": [{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
+                       "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1)} for i, t in enumerate(usable)],
+            "output_bytes": sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
+        }
+        (job / "request.json").write_text(json.dumps(request))
+        run.outcome = run_isolated(
+            [sys.executable, "-m", "kernelwright.verify.candidate_worker", str(job)],
+            job_dir=job, limits=load_limits("correctness"), gpu=device.startswith("cuda"),
+        )
+        run.worker = read_json(job, "result.json")
+        if run.worker.get("ok"):
+            _judge_trials(task, run, usable, job, trusted)
+        return run
+    finally:
+        import shutil
+
+        shutil.rmtree(job, ignore_errors=True)
+        shutil.rmtree(trusted, ignore_errors=True)
+
+
+def _input_of(trial: Any) -> str:
+    return trial.source_trial if trial.purpose in ("determinism", "same_address") else trial.id
+
+
+def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> dict[str, Any]:
+    request = {"task": task.model_dump(), "plan": plan.model_dump(), "inputs_dir": str(inputs_dir),
+               "trusted_dir": str(trusted)}
+    path = trusted / "request.json"
+    path.write_text(json.dumps(request))
+    limits = load_limits("reference")
+    env = {k: v for k, v in os.environ.items() if not _secret(k)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kernelwright.verify.reference_worker", str(path)],
+                              capture_output=True, text=True, timeout=limits.timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise ReferenceError_(f"the reference did not finish within {limits.timeout_s:g} s") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ReferenceError_(f"the task's reference failed: {tail[0]}")
+    return json.loads((trusted / "reference.json").read_text())
+
+
+def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path, trusted: Path) -> None:
+    policy, report = load_tolerances(), run.report
+    calls = {c["id"]: c for c in run.worker.get("calls", [])}
+    report.weights = {m["id"]: m["weights"] for m in run.worker.get("models", [])}
+    shapes = {s.name: s.overrides for s in run.plan.shapes}
+    outputs: dict[str, list[torch.Tensor | None]] = {}
+    for trial in usable:
+        call = calls.get(trial.id)
+        if call is None:
+            continue
+        report.trials_run += 1
+        got = load_worker_tensors(job, f"out_{trial.id}.pt")
+        outputs[trial.id] = got
+        expected_id = trial.source_trial if trial.purpose == "same_address" else (
+            trial.source_trial if trial.purpose == "determinism" else trial.id)
+        expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
+        eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
+        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance)
+        problems += _contract_problems(task, call)
+        for name, count in call.get("own_calls", {}).items():
+            report.own_calls[name] = report.own_calls.get(name, 0) + count
+        if not call.get("own_calls"):
+            report.probes.setdefault("own_kernels", f"no extension function ran in call {trial.id}")
+        if problems:
+            report.failures.append(TrialFailure(
+                trial=trial.id, purpose=trial.purpose, shape=trial.shape, overrides=shapes[trial.shape],
+                distribution=trial.distribution, init=trial.init, mismatches=problems,
+            ))
+        else:
+            report.trials_passed += 1
+    for trial in usable:
+        if trial.purpose == "determinism" and trial.id in outputs and trial.source_trial in outputs:
+            same = all(a is not None and b is not None and torch.equal(a, b)
+                       for a, b in zip(outputs[trial.id], outputs[trial.source_trial]))
+            report.probes["determinism"] = "ok" if same else "outputs differ bitwise between two runs on the same inputs"
+
+
+def _contract_problems(task: Task, call: dict[str, Any]) -> list[Mismatch]:
+    problems = []
+    if call.get("inputs_changed") and not task.declarations.allow_inplace:
+        problems.append(Mismatch(output=0, reason="input_mutation", detail=f"modified input(s) {call['inputs_changed']} in place"))
+    for index, aliased in enumerate(call.get("aliases", [])):
+        if aliased:
+            problems.append(Mismatch(output=index, reason="aliasing", detail="output shares memory with an input"))
+    return problems
+
+
+def _secret(name: str) -> bool:
+    upper = name.upper()
+    return upper.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")) or upper.startswith(("AWS_", "OPENAI", "ANTHROPIC"))
+
+
+def read_json(job: Path, name: str) -> dict[str, Any]:
+    """A worker's JSON result, read without trusting it; {} when absent or malformed."""
+    try:
+        value = json.loads(read_worker_file(job, name))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def load_worker_tensors(job: Path, name: str) -> list[torch.Tensor | None]:
+    """Tensors a worker saved: plain tensors only (weights_only), never code."""
+    try:
+        value = torch.load(io.BytesIO(read_worker_file(job, name, max_bytes=4 << 30)), weights_only=True)
+    except Exception:  # a worker may write anything; unreadable output is no output
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

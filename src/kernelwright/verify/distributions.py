@@ -1,0 +1,45 @@
+"""Harness-owned input distributions: float inputs are re-drawn, never taken from the task's get_inputs()."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+Distribution = Literal["normal", "uniform", "large", "tiny_zeros", "heavy_tail"]
+DISTRIBUTIONS: tuple[Distribution, ...] = ("normal", "uniform", "large", "tiny_zeros", "heavy_tail")
+
+
+def draw(shape: torch.Size, distribution: Distribution, generator: torch.Generator) -> torch.Tensor:
+    """A float64 tensor of the given distribution (signed, varied values)."""
+    if distribution == "normal":
+        return torch.randn(shape, generator=generator, dtype=torch.float64)
+    if distribution == "uniform":
+        return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
+    if distribution == "large":
+        return torch.randn(shape, generator=generator, dtype=torch.float64) * 100
+    if distribution == "tiny_zeros":
+        values = torch.randn(shape, generator=generator, dtype=torch.float64) * 1e-3
+        zeros = torch.rand(shape, generator=generator, dtype=torch.float64) < 0.25
+        return values.masked_fill(zeros, 0.0)
+    if distribution == "heavy_tail":
+        # Student-t with 2 degrees of freedom: mostly moderate values with rare large ones.
+        normal = torch.randn(shape, generator=generator, dtype=torch.float64)
+        chi2 = torch.randn((2, *shape), generator=generator, dtype=torch.float64).pow(2).sum(0)
+        return (normal / torch.sqrt(chi2 / 2).clamp_min(1e-3)).clamp(-1e4, 1e4)
+    raise ValueError(f"unknown distribution {distribution}")
+
+
+def apply_domain(values: torch.Tensor, domain: str) -> torch.Tensor:
+    """Maps drawn values into a task's declared input domain, keeping their spread."""
+    if domain == "real":
+        return values
+    if domain == "positive":
+        return values.abs() + 1e-3
+    if domain == "nonnegative":
+        return values.abs()
+    if domain == "unit":
+        return torch.tanh(values / (values.abs().max().clamp_min(1e-12))) * 0.999
+    if domain == "probability":
+        return torch.softmax(values.clamp(-30, 30), dim=-1)
+    raise ValueError(f"unknown input domain {domain}")

@@ -1,0 +1,62 @@
+"""Verdicts and the evidence behind them (pydantic: stored as-is, read by agents and reports)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .compare import Mismatch
+
+Verdict = Literal["PASS", "STATIC_REJECT", "COMPILE_FAIL", "RUNTIME_ERROR", "TIMEOUT", "INCORRECT",
+                  "NONDETERMINISTIC", "SUSPECT"]
+PerfVerdict = Literal["PERF_VALID", "PERF_INVALID"]
+
+
+class TrialFailure(BaseModel):
+    trial: str
+    purpose: str
+    shape: str
+    overrides: dict[str, int]
+    distribution: str
+    init: int
+    mismatches: list[Mismatch]
+
+    def line(self) -> str:
+        first = self.mismatches[0]
+        sizes = ", ".join(f"{k}={v}" for k, v in self.overrides.items()) or "nominal sizes"
+        return (f"shape '{self.shape}' ({sizes}), {self.distribution} inputs, weights seed {self.init}"
+                f" [{self.purpose} {self.trial}], output {first.output}: {first.detail}")
+
+
+class CorrectnessReport(BaseModel):
+    trials_run: int = 0
+    trials_passed: int = 0
+    dropped: list[dict[str, str]] = Field(default_factory=list)
+    failures: list[TrialFailure] = Field(default_factory=list)
+    probes: dict[str, str] = Field(default_factory=dict)
+    weights: dict[str, str] = Field(default_factory=dict)
+    own_calls: dict[str, int] = Field(default_factory=dict)
+
+
+class VerificationResult(BaseModel):
+    verdict: Verdict
+    reason: str | None = None
+    summary: str
+    task: str
+    task_hash: str
+    device: str
+    seed: int | None = None
+    flags: list[str] = Field(default_factory=list)
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    builds: list[dict[str, Any]] = Field(default_factory=list)
+    correctness: CorrectnessReport | None = None
+    error: str | None = None
+    timing: dict[str, Any] | None = None
+    perf: PerfVerdict | None = None
+    isolation: dict[str, Any] | None = None
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "PASS"

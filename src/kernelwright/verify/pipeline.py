@@ -1,0 +1,172 @@
+"""`verify`: static gate, inspect, build, correctness and (for a PASS) timing, ending in one verdict."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ..sandbox.build import BuildCache, build_all
+from ..sandbox.extensions import ExtensionSpec, default_toolchain
+from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
+from ..sandbox.static_gate import static_gate
+from ..tasks import Task, cpu_scale_variants, task_variants
+from .correctness import CorrectnessRun, ReferenceError_, new_seed, read_json, run_correctness
+from .models import VerificationResult
+from .plan import Shape
+
+Device = Literal["cpu", "cuda"]
+
+
+class VerifyOptions(BaseModel):
+    device: Device = "cpu"
+    time_candidate: bool = True
+    compile_baseline: bool = True
+    seed: int | None = None
+    build_workers: int = 2
+
+
+class VerifierError(Exception):
+    """The harness or the task (not the candidate) could not be verified; one line for the user."""
+
+
+def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache | None = None) -> VerificationResult:
+    started = time.perf_counter()
+    result = _verify(task, candidate_source, options, cache or BuildCache())
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) -> VerificationResult:
+    backend = options.device
+    base = dict(task=task.ref, task_hash=task.hash, device=options.device,
+                isolation=probe_isolation().model_dump())
+    flags = _isolation_flags(base["isolation"])
+    gate = static_gate(source, backend=backend)
+    findings = [f.model_dump() for f in gate.findings]
+    flags += [f"{f.rule}: {f.message}" for f in gate.findings if f.severity == "flag"]
+    if gate.rejected:
+        first = next(f for f in gate.findings if f.severity == "reject")
+        return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
+                                  findings=findings, flags=flags, **base)
+
+    inspected, outcome = _inspect(source)
+    if outcome.timed_out:
+        return VerificationResult(verdict="TIMEOUT", reason="import", flags=flags, findings=findings,
+                                  summary=f"importing the candidate took longer than {load_limits('inspect').timeout_s:g} s", **base)
+    if not inspected.get("ok"):
+        error = inspected.get("error") or _crash_line(outcome)
+        return VerificationResult(verdict="RUNTIME_ERROR", reason="import", error=error, flags=flags, findings=findings,
+                                  summary=f"importing the candidate failed: {error.splitlines()[0] if error else ''}", **base)
+    specs = [ExtensionSpec.model_validate(s) for s in inspected["specs"]]
+    if not specs:
+        return VerificationResult(verdict="STATIC_REJECT", reason="NO_EXTENSION", flags=flags, findings=findings,
+                                  summary="the candidate builds no extension with load_inline: write the kernel yourself", **base)
+    native = static_gate(source, [src for s in specs for src in s.cpp_sources + s.cuda_sources], backend=backend)
+    findings = [f.model_dump() for f in native.findings]
+    flags += [f"{f.rule}: {f.message}" for f in native.findings if f.severity == "flag" and f"{f.rule}: {f.message}" not in flags]
+    if native.rejected:
+        first = next(f for f in native.findings if f.severity == "reject")
+        return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
+                                  findings=findings, flags=flags, **base)
+
+    toolchain = default_toolchain(backend, fast_math=task.declarations.allow_fast_math)
+    builds = build_all(specs, toolchain, cache, workers=options.build_workers)
+    build_rows = [b.model_dump(exclude={"log", "toolchain"}) for b in builds]
+    failed = next((b for b in builds if not b.ok), None)
+    if failed is not None:
+        verdict = "TIMEOUT" if failed.timed_out else "COMPILE_FAIL"
+        return VerificationResult(verdict=verdict, reason="build", summary=f"compilation failed:\n{failed.errors}",
+                                  error=failed.errors, builds=build_rows, findings=findings, flags=flags, **base)
+
+    seed = options.seed if options.seed is not None else new_seed()
+    try:
+        run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed)
+    except ReferenceError_ as exc:
+        raise VerifierError(str(exc)) from None
+    result = judge(run, base, flags, findings, build_rows, seed)
+    return result
+
+
+def correctness_shapes(task: Task, device: str) -> list[Shape]:
+    if device == "cpu":
+        variants = cpu_scale_variants(task)
+        if not variants:
+            raise VerifierError(f"{task.ref}: no CPU-sized variant (declare VARIANTS['small'])")
+        return [Shape(name=v.name, overrides=v.overrides) for v in variants]
+    report = task_variants(task)
+    shapes = [Shape(name="nominal", overrides={})]
+    shapes += [Shape(name=v.name, overrides=v.overrides) for v in report.variants if v.specs and v.name != "small"]
+    return shapes[:4]
+
+
+def judge(run: CorrectnessRun, base: dict, flags: list[str], findings: list[dict], builds: list[dict],
+          seed: int) -> VerificationResult:
+    common = dict(correctness=run.report, seed=seed, builds=builds, findings=findings, flags=flags, **base)
+    outcome, worker, report = run.outcome, run.worker, run.report
+    if outcome is not None and outcome.timed_out:
+        return VerificationResult(verdict="TIMEOUT", reason="correctness",
+                                  summary=f"the candidate did not finish its correctness calls within {load_limits('correctness').timeout_s:g} s",
+                                  **common)
+    if not worker.get("ok"):
+        error = worker.get("error") or _crash_line(outcome)
+        stage = worker.get("stage", "worker")
+        return VerificationResult(verdict="RUNTIME_ERROR", reason=stage, error=error,
+                                  summary=f"{stage} failed: {error.splitlines()[0] if error else 'no detail'}", **common)
+    trial_failures = [f for f in report.failures if f.purpose == "trial"]
+    if trial_failures:
+        first = trial_failures[0]
+        return VerificationResult(verdict="INCORRECT", reason=first.mismatches[0].reason,
+                                  summary=f"{len(trial_failures)} of {report.trials_run} trials wrong; first: {first.line()}",
+                                  **common)
+    if report.probes.get("determinism", "ok") != "ok":
+        return VerificationResult(verdict="NONDETERMINISTIC", reason="determinism", summary=report.probes["determinism"], **common)
+    probe_failures = [f for f in report.failures if f.purpose != "trial"]
+    if probe_failures:
+        first = probe_failures[0]
+        return VerificationResult(verdict="SUSPECT", reason=f"probe:{first.purpose}",
+                                  summary=f"correct on every trial but not on the {first.purpose} probe (result caching?): {first.line()}",
+                                  **common)
+    if "own_kernels" in report.probes:
+        return VerificationResult(verdict="SUSPECT", reason="own_kernels",
+                                  summary=f"the candidate's own extension is never called: {report.probes['own_kernels']}", **common)
+    return VerificationResult(verdict="PASS", summary=f"correct on {report.trials_passed} trials and every probe", **common)
+
+
+def _inspect(source: str) -> tuple[dict, object]:
+    job = Path(tempfile.mkdtemp(prefix="kw-inspect-"))
+    try:
+        (job / "candidate.py").write_text(source)
+        outcome = run_isolated([sys.executable, "-m", "kernelwright.verify.inspect_worker", str(job)],
+                               job_dir=job, limits=load_limits("inspect"), gpu=False)
+        return read_json(job, "result.json") or {"ok": False, "error": None}, outcome
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+
+
+def _crash_line(outcome: object) -> str:
+    signal_name = getattr(outcome, "signal_name", None) or getattr(outcome, "signal", None)
+    if signal_name:
+        return f"the candidate process died with {signal_name}"
+    tail = (getattr(outcome, "stderr_tail", "") or "").strip().splitlines()
+    return tail[-1] if tail else f"the candidate process exited with code {getattr(outcome, 'returncode', '?')}"
+
+
+def _finding_line(finding: object) -> str:
+    line = getattr(finding, "line", None)
+    where = f" (line {line})" if line else ""
+    return f"{getattr(finding, 'rule')}{where}: {getattr(finding, 'message')}"
+
+
+def _isolation_flags(info: dict) -> list[str]:
+    flags = []
+    if info.get("network") != "isolated":
+        flags.append("ISOLATION: no network namespace available; the candidate ran with network access")
+    if info.get("filesystem") != "confined":
+        flags.append("ISOLATION: writes were not confined to the job folder on this machine")
+    return flags

@@ -1,0 +1,123 @@
+"""Trusted reference worker: draws the harness inputs, runs the task's Model in float64 and in its dtype.
+
+Writes the candidate's inputs and weights into the candidate job's input folder, and the expected
+outputs into the trusted folder, which no candidate process can see.
+Usage: python -m kernelwright.verify.reference_worker REQUEST_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..tasks import Task, instantiate
+from ..tasks.instantiate import TORCH_DTYPES
+from .distributions import apply_domain, draw
+from .plan import Plan, Trial
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    task = Task.model_validate(request["task"])
+    plan = Plan.model_validate(request["plan"])
+    inputs_dir, trusted_dir = Path(request["inputs_dir"]), Path(request["trusted_dir"])
+    _strict_precision()
+    dtype = TORCH_DTYPES[plan.dtype]
+    shapes = {shape.name: shape.overrides for shape in plan.shapes}
+    models: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
+    report: dict[str, Any] = {"trials": {}, "models": {}}
+    drawn: dict[str, list[Any]] = {}
+    for trial in plan.trials:
+        model_id = f"{trial.shape}-{trial.init}"
+        if model_id not in models:
+            built = instantiate(task, shapes[trial.shape], device=plan.device, seed=trial.init, dtype=plan.dtype)
+            torch.save(built.init_inputs, inputs_dir / f"init_{model_id}.pt")
+            torch.save(built.model.state_dict(), inputs_dir / f"state_{model_id}.pt")
+            models[model_id] = (built.model, _float64_copy(built.model))
+            report["models"][model_id] = {"params": sum(p.numel() for p in built.model.parameters())}
+        inputs = _inputs_for(trial, task, shapes[trial.shape], plan, dtype, drawn)
+        drawn[trial.id] = inputs
+        torch.save([_cpu(x) for x in inputs], inputs_dir / f"in_{trial.id}.pt")
+        model, model64 = models[model_id]
+        with torch.no_grad():
+            expected = _as_list(model64(*[_float64(x) for x in inputs]))
+            eager = _as_list(model(*inputs))
+        finite = all(torch.isfinite(o).all().item() for o in expected if o.is_floating_point())
+        torch.save([_cpu(o) for o in expected], trusted_dir / f"expected_{trial.id}.pt")
+        torch.save([_cpu(o) for o in eager], trusted_dir / f"eager_{trial.id}.pt")
+        report["trials"][trial.id] = {
+            "model": model_id,
+            "finite": finite,
+            "outputs": [{"shape": list(o.shape), "dtype": str(o.dtype).removeprefix("torch."),
+                         "bytes": o.numel() * o.element_size()} for o in eager],
+        }
+    return report
+
+
+def _inputs_for(trial: Trial, task: Task, overrides: dict[str, int], plan: Plan, dtype: torch.dtype,
+                drawn: dict[str, list[Any]]) -> list[Any]:
+    if trial.purpose == "determinism":
+        return drawn[trial.source_trial or ""]
+    if trial.purpose == "same_address":
+        return drawn[trial.source_trial or ""]
+    if trial.purpose == "one_element":
+        changed = [x.clone() if isinstance(x, torch.Tensor) else x for x in drawn[trial.source_trial or ""]]
+        target = next((x for x in changed if isinstance(x, torch.Tensor) and x.is_floating_point()), None)
+        if target is not None:
+            generator = torch.Generator().manual_seed(trial.input_seed)
+            flat = target.view(-1)
+            index = int(torch.randint(flat.numel(), (1,), generator=generator))
+            flat[index] = flat[index] + 3.0 * (flat.float().abs().max().clamp_min(1.0))
+        return changed
+    torch.manual_seed(trial.input_seed)
+    raw = instantiate_inputs(task, overrides, plan.device)
+    generator = torch.Generator().manual_seed(trial.input_seed)
+    values = []
+    for index, value in enumerate(raw):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            fresh = apply_domain(draw(value.shape, trial.distribution, generator), task.declarations.domain_of(index))
+            value = fresh.to(device=plan.device, dtype=dtype)
+        values.append(value)
+    return values
+
+
+def instantiate_inputs(task: Task, overrides: dict[str, int], device: str) -> list[Any]:
+    return instantiate(task, overrides, device=device, seed=torch.initial_seed()).inputs
+
+
+def _float64_copy(model: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(model).to(torch.float64)
+
+
+def _float64(value: Any) -> Any:
+    return value.to(torch.float64) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+
+def _cpu(value: Any) -> Any:
+    return value.detach().to("cpu") if isinstance(value, torch.Tensor) else value
+
+
+def _as_list(out: Any) -> list[torch.Tensor]:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _strict_precision() -> None:
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
+def main() -> None:
+    request_path = Path(sys.argv[1])
+    request = json.loads(request_path.read_text())
+    report = run(request)
+    (Path(request["trusted_dir"]) / "reference.json").write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
