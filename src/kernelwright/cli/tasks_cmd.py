@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,7 @@ def list_tasks(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: {tasks: [...], errors: [...]}.")] = False,
 ) -> None:
     """List tasks with level, dtype, input shapes, parameter count and content hash."""
-    with console.status("Loading tasks...", spinner="dots") if not as_json else _null():
+    with console.status("Loading tasks...", spinner="dots") if not as_json else nullcontext():
         result = load_tasks(paths)
     if as_json:
         payload = {
@@ -118,10 +119,3 @@ def _print_table(tasks: list[Task]) -> None:
 def _shapes(specs: list) -> str:
     return escape(", ".join(spec.describe() for spec in specs))
 
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

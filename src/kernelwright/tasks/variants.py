@@ -90,7 +90,7 @@ def cpu_scale_variants(task: Task) -> list[Variant]:
     odd = _odd_sizes(task, {n: v for n, v in base.items() if v >= MIN_SCALED_SIZE}, small, step=1)
     if odd:
         variants.append(Variant(name="small_odd", overrides={**small, **odd}, origin="derived"))
-    batch = next((name for name in task.constants if "batch" in name.lower()), None)
+    batch = next((name for name in task.constants if "batch" in name.lower()), next(iter(small), None))
     if batch is not None and _runs(task, {**small, batch: base[batch] + 3}):
         variants.append(Variant(name="small_batch", overrides={**small, batch: base[batch] + 3}, origin="derived"))
     return variants

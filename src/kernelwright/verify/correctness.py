@@ -75,6 +75,7 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
         run.outcome = run_isolated(
             [sys.executable, "-m", "kernelwright.verify.candidate_worker", str(job)],
             job_dir=job, limits=load_limits("correctness"), gpu=device.startswith("cuda"),
+            readable_extra=library_dirs(builds),
         )
         run.worker = read_json(job, "result.json")
         if run.worker.get("ok"):
@@ -85,6 +86,11 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
 
         shutil.rmtree(job, ignore_errors=True)
         shutil.rmtree(trusted, ignore_errors=True)
+
+
+def library_dirs(builds: list[BuildOutcome]) -> list[Path]:
+    """The cache entries a worker must read; with a private /tmp it sees nothing else of the host's."""
+    return sorted({Path(b.library).parent for b in builds if b.library})
 
 
 def _input_of(trial: Any) -> str:

@@ -1,0 +1,170 @@
+"""`kernelwright verify`, `kernelwright tasks check` and `kernelwright selftest`."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from ..store import Run, Store, StoreError, collect_environment
+from ..tasks import TaskNotFound, TaskSourceError, find_task
+from ..verify.models import VerificationResult
+from ..verify.pipeline import Device, VerifierError, VerifyOptions, verify
+from ..verify.record import record_verification
+from .db_cmd import db_path
+from .render import console, fail
+
+VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
+                 "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
+                 "SUSPECT": "bold yellow"}
+JSON_TIMING_KEYS = ("speedup_eager", "speedup_compile", "ci_low", "ci_high", "candidate_ms", "eager_ms", "compile_ms",
+                    "own_kernel_share")
+
+
+def verify_command(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="Task file, or levelN/NAME or NAME under --tasks-dir.")],
+    candidate: Annotated[Path, typer.Argument(help="Candidate source defining ModelNew.")],
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cuda",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    no_timing: Annotated[bool, typer.Option("--no-timing", help="Correctness only.")] = False,
+    no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
+    tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
+) -> None:
+    """Verify one candidate: static gate, isolated build, correctness trials and probes, then timing."""
+    if device not in ("cpu", "cuda"):
+        fail(f"unknown device '{escape(device)}': use --device cpu or --device cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("no CUDA GPU is visible here: use --device cpu (C++ candidates), or run on a GPU machine")
+    try:
+        loaded = find_task(task, tasks_dir)
+    except (TaskNotFound, TaskSourceError) as exc:
+        fail(escape(str(exc)))
+    try:
+        source = candidate.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read candidate {escape(str(candidate))}: {escape(str(exc))}")
+    try:
+        store = Store(db_path(ctx))
+    except StoreError as exc:
+        fail(escape(str(exc)))
+    options = VerifyOptions(device=device, time_candidate=not no_timing, compile_baseline=not no_compile_baseline)  # type: ignore[arg-type]
+    with store:
+        run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
+                            environment=collect_environment()))
+        try:
+            with console.status(f"Verifying {escape(candidate.name)} against {escape(loaded.ref)}...") if not as_json else nullcontext():
+                result = verify(loaded, source, options)
+        except VerifierError as exc:
+            store.finish_run(run.id, status="failed")
+            fail(escape(str(exc)))
+        except KeyboardInterrupt:
+            store.finish_run(run.id, status="interrupted")
+            raise typer.Exit(130)
+        record_verification(store, run.id, loaded, source, result, backend=device)  # type: ignore[arg-type]
+        store.finish_run(run.id)
+    if as_json:
+        typer.echo(json.dumps(json_summary(result, run.id), indent=2))
+    else:
+        render_result(result, run.id)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def json_summary(result: VerificationResult, run_id: str) -> dict[str, Any]:
+    timing = result.timing or {}
+    payload: dict[str, Any] = {
+        "verdict": result.verdict, "reason": result.reason, "summary": result.summary, "perf": result.perf,
+        "flags": result.flags, "task": result.task, "device": result.device, "seed": result.seed, "run_id": run_id,
+    }
+    payload.update({key: timing.get(key) for key in JSON_TIMING_KEYS})
+    payload["evidence"] = result.model_dump(mode="json", exclude={"timing"})
+    payload["timing"] = timing or None
+    return payload
+
+
+def render_result(result: VerificationResult, run_id: str) -> None:
+    style = VERDICT_STYLE.get(result.verdict, "bold")
+    lines = [f"[{style}]{result.verdict}[/]" + (f" ({escape(result.reason)})" if result.reason else ""),
+             escape(result.summary)]
+    timing = result.timing or {}
+    if timing:
+        lines.append("")
+        lines.append(_timing_line(timing))
+    if result.perf:
+        lines.append(f"timing: {result.perf}")
+    for flag in result.flags:
+        lines.append(f"[yellow]flag[/] {escape(flag)}")
+    report = result.correctness
+    if report is not None and report.failures:
+        lines.append("")
+        for failure in report.failures[:5]:
+            lines.append(f"[red]x[/] {escape(failure.line())}")
+    if report is not None and report.dropped:
+        lines.append(f"dropped {len(report.dropped)} trial(s) where the reference itself is not finite")
+    lines.append("")
+    lines.append(f"[dim]run {run_id} · seed {result.seed} · {result.device} · {result.wall_s:.1f} s[/]")
+    console.print(Panel("\n".join(lines), title=escape(f"{result.task}"), title_align="left"))
+
+
+def _timing_line(timing: dict[str, Any]) -> str:
+    def ms(key: str) -> str:
+        value = timing.get(key)
+        return f"{value:.4g} ms" if isinstance(value, (int, float)) else "-"
+
+    def ratio(key: str) -> str:
+        value = timing.get(key)
+        return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"
+
+    ci = ""
+    if isinstance(timing.get("ci_low"), (int, float)) and isinstance(timing.get("ci_high"), (int, float)):
+        ci = f" (95% CI {timing['ci_low']:.2f}-{timing['ci_high']:.2f})"
+    return (f"candidate {ms('candidate_ms')} · eager {ms('eager_ms')} · compiled {ms('compile_ms')}\n"
+            f"speedup vs eager {ratio('speedup_eager')}{ci} · vs torch.compile {ratio('speedup_compile')}")
+
+
+def check_command(
+    paths: Annotated[list[Path], typer.Argument(help="Task files or folders.")],
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Task admission: degeneracy filters and canary candidates (zeros, constant, input copy,
+    uninitialised output, lower precision) that must all fail."""
+    from rich.progress import Progress
+
+    from ..tasks import load_tasks
+    from ..verify.admission import admit
+
+    if device not in ("cpu", "cuda"):
+        fail(f"unknown device '{escape(device)}': use --device cpu or --device cuda")
+    loaded = load_tasks(paths)
+    reports = []
+    with Progress(console=console, transient=True, disable=as_json) as progress:
+        bar = progress.add_task("Admitting tasks", total=len(loaded.tasks))
+        for task in loaded.tasks:
+            reports.append(admit(task, device=device))
+            progress.advance(bar)
+    if as_json:
+        typer.echo(json.dumps({"reports": [r.model_dump() for r in reports],
+                               "errors": [e.model_dump() for e in loaded.errors]}, indent=2))
+    else:
+        table = Table("task", "admitted", "shapes", "problems")
+        for report in reports:
+            table.add_row(escape(report.task), "[green]yes[/]" if report.admitted else "[red]no[/]",
+                          ", ".join(report.shapes), escape("; ".join(report.problems)))
+        console.print(table)
+        for error in loaded.errors:
+            console.print(f"[bold red]error:[/] {escape(error.line())}", highlight=False)
+        admitted = sum(r.admitted for r in reports)
+        console.print(f"{admitted} of {len(reports)} tasks admitted", highlight=False)
+    if loaded.errors or not all(r.admitted for r in reports):
+        raise typer.Exit(1)
+
