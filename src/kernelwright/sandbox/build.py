@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from .extensions import ExtensionSpec, Toolchain, build_key, module_name
 from .isolation import load_limits, read_worker_file, run_isolated
+from .pch import ensure_pch
 
 DEFAULT_CACHE = Path("runs") / "cache" / "builds"
 CACHE_ENV = "KERNELWRIGHT_CACHE"
@@ -77,21 +78,24 @@ class BuildCache:
         return outcome
 
 
-def build_extension(spec: ExtensionSpec, toolchain: Toolchain, cache: BuildCache) -> BuildOutcome:
+def build_extension(spec: ExtensionSpec, toolchain: Toolchain, cache: BuildCache, *, use_pch: bool = True) -> BuildOutcome:
     """Compiles one extension in an isolated worker, or returns the cached result of an identical build."""
     key = build_key(spec, toolchain)
     cached = cache.lookup(key, toolchain)
     if cached is not None:
         return cached
+    header = ensure_pch(toolchain, cache.root) if use_pch else None
     job = Path(tempfile.mkdtemp(prefix="kw-build-"))
     try:
         (job / "request.json").write_text(json.dumps({
             "spec": spec.model_dump(), "toolchain": toolchain.model_dump(), "module": module_name(key),
+            "pch": str(header) if header else None,
         }))
         started = time.perf_counter()
         outcome = run_isolated(
             [sys.executable, "-m", "kernelwright.sandbox.build_worker", str(job)],
             job_dir=job, limits=load_limits("build"), gpu=False,
+            readable_extra=[header.parent] if header else [],
         )
         log = _read(job, "stdout.txt") + _read(job, "stderr.txt")
         result = _read_json(job, "result.json")
@@ -110,10 +114,11 @@ def build_extension(spec: ExtensionSpec, toolchain: Toolchain, cache: BuildCache
         shutil.rmtree(job, ignore_errors=True)
 
 
-def build_all(specs: list[ExtensionSpec], toolchain: Toolchain, cache: BuildCache, workers: int = 2) -> list[BuildOutcome]:
+def build_all(specs: list[ExtensionSpec], toolchain: Toolchain, cache: BuildCache, workers: int = 2,
+              use_pch: bool = True) -> list[BuildOutcome]:
     """Builds several extensions at once on CPU workers (the GPU stays free for verification)."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda spec: build_extension(spec, toolchain, cache), specs))
+        return list(pool.map(lambda spec: build_extension(spec, toolchain, cache, use_pch=use_pch), specs))
 
 
 def trim_errors(log: str, error: str | None, timed_out: bool, max_lines: int = 40) -> str:

@@ -33,6 +33,9 @@ def build(job: Path) -> dict:
         no_implicit = True
         cpp_sources.insert(0, "#include <torch/extension.h>")
         cuda_sources.insert(0, "#include <cuda_runtime.h>")
+    cflags = list(toolchain.cflags)
+    if request.get("pch"):
+        cflags += ["-include", request["pch"], "-Winvalid-pch"]
     started = time.perf_counter()
     try:
         cpp_extension.load_inline(
@@ -40,7 +43,7 @@ def build(job: Path) -> dict:
             cpp_sources=cpp_sources,
             cuda_sources=cuda_sources or None,
             functions=spec.functions,
-            extra_cflags=toolchain.cflags,
+            extra_cflags=cflags,
             extra_cuda_cflags=toolchain.cuda_cflags or None,
             extra_ldflags=toolchain.ldflags or None,
             build_directory=str(build_dir),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 import types
 import uuid
 from collections.abc import Callable
@@ -102,6 +103,7 @@ class CountingExtension:
     """Wraps a built extension so the harness sees which of its functions forward() really calls."""
 
     calls: dict[str, int] = {}
+    seconds: dict[str, float] = {}
 
     def __init__(self, module: types.ModuleType) -> None:
         self._module = module
@@ -110,11 +112,15 @@ class CountingExtension:
         target = getattr(self._module, name)
         if not callable(target) or name.startswith("__"):
             return target
-        counts = CountingExtension.calls
+        counts, seconds = CountingExtension.calls, CountingExtension.seconds
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             counts[name] = counts.get(name, 0) + 1
-            return target(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return target(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
 
         return counted
 

@@ -75,6 +75,7 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     _poison(device, output_bytes)
     _sync(device)
     CountingExtension.calls.clear()
+    CountingExtension.seconds.clear()
     started = time.perf_counter()
     with torch.no_grad():
         out = model(*inputs)
@@ -90,7 +91,7 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
         kept[call["id"]] = inputs
     del spacer
     return {"id": call["id"], "types": types, "aliases": aliases, "inputs_changed": changed, "seconds": elapsed,
-            "own_calls": dict(CountingExtension.calls)}
+            "own_calls": dict(CountingExtension.calls), "own_seconds": sum(CountingExtension.seconds.values())}
 
 
 def _to_device(value: Any, device: str) -> Any:

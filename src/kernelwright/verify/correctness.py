@@ -145,6 +145,10 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
             ))
         else:
             report.trials_passed += 1
+    if run.plan.device == "cpu":
+        forward = sum(c.get("seconds", 0.0) for c in calls.values())
+        own = sum(c.get("own_seconds", 0.0) for c in calls.values())
+        report.own_kernel_share = min(1.0, own / forward) if forward > 0 else None
     for trial in usable:
         if trial.purpose == "determinism" and trial.id in outputs and trial.source_trial in outputs:
             same = all(a is not None and b is not None and torch.equal(a, b)

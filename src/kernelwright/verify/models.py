@@ -37,6 +37,7 @@ class CorrectnessReport(BaseModel):
     probes: dict[str, str] = Field(default_factory=dict)
     weights: dict[str, str] = Field(default_factory=dict)
     own_calls: dict[str, int] = Field(default_factory=dict)
+    own_kernel_share: float | None = None  # CPU: share of forward() wall time inside the candidate's own functions
 
 
 class VerificationResult(BaseModel):

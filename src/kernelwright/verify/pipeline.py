@@ -19,6 +19,7 @@ from ..tasks import Task, cpu_scale_variants, task_variants
 from .correctness import CorrectnessRun, ReferenceError_, new_seed, read_json, run_correctness
 from .models import VerificationResult
 from .plan import Shape
+from .timing import TimingReport, run_timing
 
 Device = Literal["cpu", "cuda"]
 
@@ -90,7 +91,21 @@ def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) 
     except ReferenceError_ as exc:
         raise VerifierError(str(exc)) from None
     result = judge(run, base, flags, findings, build_rows, seed)
+    if result.passed and options.time_candidate:
+        timing = run_timing(task, source, builds, correctness_shapes(task, options.device)[0].overrides,
+                            options.device, seed, compile_baseline=options.compile_baseline)
+        result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
+        result.perf = timing.perf
+        result.flags += [f"TIMING: {flag}" for flag in timing.flags]
     return result
+
+
+def timing_summary(timing: TimingReport, own_share: float | None) -> dict:
+    """The headline numbers, under the names the JSON output and reports use."""
+    subjects = timing.subjects
+    median = lambda name: subjects[name].median_ms if name in subjects else None  # noqa: E731
+    return {"candidate_ms": median("candidate"), "eager_ms": median("eager"), "compile_ms": median("compile"),
+            "own_kernel_share": own_share}
 
 
 def correctness_shapes(task: Task, device: str) -> list[Shape]:

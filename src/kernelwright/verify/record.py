@@ -31,10 +31,13 @@ def record_verification(store: Store, run_id: str, task: Task, source: str, resu
                                               evidence=result.model_dump(mode="json"), seed=result.seed))
         for subject, stats in _subjects(result.timing):
             store.add(Timing(run_id=run_id, task_hash=task.hash, candidate_id=candidate.id,
-                             verification_id=verification.id, subject=subject, samples=stats.get("samples_ms", []),
+                             verification_id=verification.id, subject=STORED_SUBJECT.get(subject, subject), samples=stats.get("samples_ms", []),
                              median=stats["median_ms"], iqr=stats["iqr_ms"], n=stats["n"],
                              environment=(result.timing or {}).get("environment", {})))
     return verification
+
+
+STORED_SUBJECT = {"compile": "compiled"}
 
 
 def _subjects(timing: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:

@@ -1,0 +1,672 @@
+"""The timing phase: trusted input pool and roofline here, an isolated timing worker, statistics and verdict here.
+
+`run_timing(...)` never raises for what a candidate does: a timeout, a crash, a malformed result or an integrity
+flag all come back as a `TimingReport` with `perf="PERF_INVALID"` and the reason in `flags` / `error`.
+
+Steps:
+1. Trusted: the calls to re-check are picked from the secret seed, and for each a pool entry is prepared at
+   the timing sizes (harness-drawn normal inputs, like the correctness trials) with its float64 expected and
+   eager outputs, kept in a folder under /tmp that isolated workers cannot see; also the task's weights, the
+   effective FLOPs and the hardware sheet.
+2. Isolated (`kernelwright.verify.timing_worker`): warm-up, interleaved blocks of the eager baseline, the
+   optional torch.compile baseline and the candidate, adaptive sample count. Every call gets fresh input
+   content; the picked candidate calls get their pool entry instead (indistinguishable: same distribution,
+   never repeated). Raw samples come back, plus the outputs of the picked calls.
+3. Here: median/IQR/mean per subject, paired speedup with a block-bootstrap confidence interval, the re-check
+   of the saved outputs against the pool's float64 expectations, the integrity checks (stream escape, timer
+   consistency, global flags, patched torch functions, roofline floor) and PERF_VALID / PERF_INVALID.
+
+Usage of the trusted helper process: python -m kernelwright.verify.timing prepare REQUEST_JSON
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from .roofline import Floor, Work, below_floor, count_work, floor_margin, roofline_floor
+
+TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by their private /tmp
+Method = Literal["perf_counter", "cuda_events", "cuda_graph"]
+Perf = Literal["PERF_VALID", "PERF_INVALID"]
+
+
+class TimingSettings(BaseModel):
+    """Knobs of the timing protocol (the defaults follow the verification reference; the report states them)."""
+
+    max_pool_bytes: int = 4 * 2**30  # pool entries x (inputs + float64 expected + eager outputs) at most this
+    warmup_ms: float = 25.0
+    warmup_calls: int = 10
+    warmup_max_s: float = 5.0
+    block_calls: int = 5
+    min_samples: int = 30
+    max_samples: int = 300
+    max_seconds: float = 20.0
+    target_rse: float = 0.01
+    graph_below_ms: float = 0.05  # synced per-call time below which CUDA-graph replay is used
+    graph_target_ms: float = 1.0
+    graph_max_calls: int = 200
+    rechecks: int = 6  # re-checked candidate calls (one pool entry each): half among the first min_samples
+                       # timed calls, half later; fewer (at least 2) when the pool would exceed max_pool_bytes
+    bootstrap: int = 2000
+    confidence: float = 0.95
+    stream_escape_ms: float = 0.015  # candidate's (synced - plain) beyond eager's, above which work escaped
+    stream_escape_fraction: float = 0.15
+    sync_overhead_cap_ms: float = 0.05  # the eager gap counts as sync overhead up to this much, never more
+    remeasure_above: float = 3.0
+
+
+class SubjectTiming(BaseModel):
+    """One timed subject: eager (the task's Model), compile (torch.compile of it) or candidate."""
+
+    median_ms: float
+    iqr_ms: float
+    mean_ms: float
+    n: int
+    rse: float | None = None  # IQR-based relative standard error of the median
+    samples_ms: list[float]
+    rounds: list[int] = Field(default_factory=list)  # the round (block) each sample belongs to
+    plain_ms: list[float] | None = None  # CUDA: start -> plain end event (no device-wide sync)
+    plain_median_ms: float | None = None
+    stream_ratio: float | None = None  # median plain / median synced
+    warmup_calls: int | None = None
+
+
+class TimingReport(BaseModel):
+    device: str
+    shape_overrides: dict[str, int]
+    method: Method | None = None
+    calls_per_sample: int = 1
+    threads: int | None = None
+    subjects: dict[str, SubjectTiming] = Field(default_factory=dict)
+    speedup_eager: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    faster: bool | None = None  # True: CI above 1; False: CI below 1 (slower); None: CI holds 1 or no CI
+    speedup_compile: float | None = None
+    ci_compile_low: float | None = None
+    ci_compile_high: float | None = None
+    faster_than_compile: bool | None = None
+    stream_ratio: float | None = None
+    floor_ms: float | None = None
+    floor: dict[str, Any] | None = None
+    flops: int | None = None
+    effective_flops: int | None = None
+    bytes: int | None = None
+    perf: Perf = "PERF_INVALID"
+    flags: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    error: str | None = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    rechecked: int = 0
+    recheck_failures: list[str] = Field(default_factory=list)
+    candidate_init_ms: float | None = None  # ModelNew(...) construction (weight preprocessing), timed apart
+    compile_error: str | None = None
+    compile_seconds: float | None = None
+    stop_reason: str | None = None
+    rounds: int = 0
+    pool_size: int = 0  # re-checked calls, one pool entry each
+    own_calls: dict[str, int] = Field(default_factory=dict)
+    l2: dict[str, Any] | None = None  # CUDA: flush buffer size, how persisting L2 lines were reset
+    remeasure: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+class SpeedupEstimate(BaseModel):
+    speedup: float
+    ci_low: float | None
+    ci_high: float | None
+    faster: bool | None
+    rounds: int
+
+
+Runner = Callable[..., Any]
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+
+
+def summarize(samples_ms: Sequence[float], plain_ms: Sequence[float | None] | None = None,
+              rounds: Sequence[int] | None = None) -> SubjectTiming:
+    values = np.asarray(samples_ms, dtype=float)
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    timing = SubjectTiming(median_ms=float(median), iqr_ms=float(q3 - q1), mean_ms=float(values.mean()),
+                           n=int(values.size), rse=relative_standard_error(values),
+                           samples_ms=[float(v) for v in values],
+                           rounds=[int(r) for r in rounds] if rounds is not None else [])
+    if plain_ms is not None and len(plain_ms) == values.size and all(p is not None for p in plain_ms):
+        plain = np.asarray(plain_ms, dtype=float)
+        timing.plain_ms = [float(p) for p in plain]
+        timing.plain_median_ms = float(np.median(plain))
+        timing.stream_ratio = float(np.median(plain) / median) if median > 0 else None
+    return timing
+
+
+def relative_standard_error(samples: Sequence[float] | np.ndarray) -> float | None:
+    """IQR-based standard error of the median, relative to it: 1.2533 * (IQR / 1.349) / sqrt(n) / median."""
+    values = np.asarray(samples, dtype=float)
+    if values.size < 4:
+        return None
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    if median <= 0:
+        return None
+    return float(1.2533 * ((q3 - q1) / 1.349) / math.sqrt(values.size) / median)
+
+
+def block_medians(samples_ms: Sequence[float], rounds: Sequence[int]) -> dict[int, float]:
+    groups: dict[int, list[float]] = {}
+    for value, round_index in zip(samples_ms, rounds):
+        groups.setdefault(int(round_index), []).append(float(value))
+    return {r: float(np.median(v)) for r, v in groups.items()}
+
+
+def paired_speedup(base_ms: Sequence[float], base_rounds: Sequence[int], cand_ms: Sequence[float],
+                   cand_rounds: Sequence[int], *, seed: int, resamples: int = 2000,
+                   confidence: float = 0.95) -> SpeedupEstimate:
+    """speedup = median(base) / median(candidate); its CI from a paired bootstrap of the per-round block medians
+    (the rounds are resampled with replacement; within a resample the ratio of the medians of the chosen block
+    medians is taken). `faster` is True only when the whole interval lies above 1."""
+    speedup = float(np.median(base_ms) / np.median(cand_ms))
+    base_blocks, cand_blocks = block_medians(base_ms, base_rounds), block_medians(cand_ms, cand_rounds)
+    shared = sorted(set(base_blocks) & set(cand_blocks))
+    if len(shared) < 3:
+        return SpeedupEstimate(speedup=speedup, ci_low=None, ci_high=None, faster=None, rounds=len(shared))
+    base = np.array([base_blocks[r] for r in shared])
+    cand = np.array([cand_blocks[r] for r in shared])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(shared), size=(max(1000, resamples), len(shared)))
+    ratios = np.median(base[picks], axis=1) / np.median(cand[picks], axis=1)
+    tail = (1.0 - confidence) / 2
+    low, high = (float(v) for v in np.quantile(ratios, [tail, 1.0 - tail]))
+    faster = True if low > 1.0 else False if high < 1.0 else None
+    return SpeedupEstimate(speedup=speedup, ci_low=low, ci_high=high, faster=faster, rounds=len(shared))
+
+
+# ---------------------------------------------------------------------------------------------- the phase
+
+
+def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_overrides: dict[str, int],
+               device: str, seed: int, *, compile_baseline: bool, threads: int | None = None,
+               settings: TimingSettings | None = None, runner: Runner | None = None) -> TimingReport:
+    """Times a candidate that passed correctness against the task's Model (and torch.compile of it).
+
+    `builds`: the BuildOutcome objects (or dicts with key/module/library/toolchain) of the candidate's
+    extensions. `seed`: the run's secret seed; it picks the pool inputs, the weights and the re-checked calls.
+    `runner`: run_isolated or a stand-in with its signature (tests)."""
+    from ..sandbox.isolation import load_limits, run_isolated
+
+    settings = settings or TimingSettings()
+    runner = runner or run_isolated
+    limits = load_limits("timing")
+    started = _now()
+    report = TimingReport(device=device, shape_overrides=dict(shape_overrides), settings=settings.model_dump())
+    dtype = task.declarations.dtype
+    job = Path(tempfile.mkdtemp(prefix="kw-timing-"))
+    trusted = Path(tempfile.mkdtemp(prefix="kw-trusted-", dir=TRUSTED_ROOT))
+    (job / "inputs").mkdir()
+    try:
+        work = _count(task, shape_overrides, report)
+        recheck = _recheck_calls(seed, settings, work)
+        pool_size = report.pool_size = len(recheck)
+        prepared = _prepare(task, shape_overrides, device, dtype, seed, pool_size, job / "inputs", trusted)
+        if "error" in prepared:
+            return _invalid(report, prepared["error"], started)
+        report.hardware = prepared.get("hardware", {})
+        report.environment = prepared.get("environment", {})
+        if work is not None and prepared.get("effective_flops") is not None:
+            work.effective_flops = int(prepared["effective_flops"])
+            report.effective_flops = work.effective_flops
+        threads = threads or max(1, min(os.cpu_count() or 1, limits.threads or os.cpu_count() or 1))
+        report.threads = threads
+        (job / "candidate.py").write_text(candidate_source)
+        model_id = next(iter(prepared["reference"]["models"]))
+        request = {
+            "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": threads,
+            "allow_tf32": bool(task.declarations.allow_tf32), "compile_baseline": bool(compile_baseline),
+            "extensions": [_extension(b) for b in builds],
+            "task": {"source": task.source, "path": task.path, "overrides": dict(shape_overrides)},
+            "model": {"init_inputs": f"inputs/init_{model_id}.pt", "state_dict": f"inputs/state_{model_id}.pt",
+                      "seed": prepared["init"]},
+            "pool": [f"inputs/in_p{i}.pt" for i in range(pool_size)],
+            "recheck": recheck,  # call recheck[k] reads pool entry k; every other call a fresh draw
+            "domains": [task.declarations.domain_of(i) for i in range(_input_count(task))],
+            "fresh_seed": _derive(seed, "fresh"),
+            "settings": {**settings.model_dump(include={"warmup_ms", "warmup_calls", "warmup_max_s", "block_calls",
+                                                        "min_samples", "max_samples", "max_seconds", "target_rse",
+                                                        "graph_below_ms", "graph_target_ms", "graph_max_calls"}),
+                         "deadline_s": max(10.0, limits.timeout_s - 20.0)},
+        }
+        (job / "request.json").write_text(json.dumps(request))
+        thread_env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        if not device.startswith("cuda"):
+            # torch and a candidate's extension each bring an OpenMP runtime; spinning idle threads of one
+            # starve the other on a small machine (measured: 0.02 ms calls read 8 ms). Idle threads sleep.
+            thread_env["OMP_WAIT_POLICY"] = "PASSIVE"
+            report.notes.append("CPU: OMP_WAIT_POLICY=PASSIVE for every subject (two OpenMP runtimes share the cores)")
+        # the built libraries may sit under /tmp (a test's cache), which isolated workers otherwise don't see
+        libraries = sorted({str(Path(e["library"]).parent) for e in request["extensions"] if e.get("library")})
+        outcome = runner([sys.executable, "-m", "kernelwright.verify.timing_worker", str(job)], job_dir=job,
+                         limits=limits, gpu=device.startswith("cuda"), env_extra=thread_env,
+                         **_path_options(runner, [Path(p) for p in libraries], [trusted]))
+        _judge(report, task, outcome, job, trusted, work, recheck, seed, settings, limits.timeout_s)
+    except Exception as exc:  # a harness failure must still leave a report, never end the run
+        report.flags.append(f"harness: timing failed ({type(exc).__name__}: {exc})"[:500])
+        report.error = report.error or f"{type(exc).__name__}: {exc}"[:2000]
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+        shutil.rmtree(trusted, ignore_errors=True)
+    valid = not report.flags and not report.error and "candidate" in report.subjects
+    report.perf = "PERF_VALID" if valid else "PERF_INVALID"
+    report.wall_s = _now() - started
+    return report
+
+
+def _count(task: Any, overrides: dict[str, int], report: TimingReport) -> Work | None:
+    try:
+        work = count_work(task, overrides)
+    except Exception as exc:
+        report.notes.append(f"no roofline: the reference could not be traced on the meta device ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})"[:300])
+        return None
+    report.flops, report.bytes = work.flops, work.bytes
+    return work
+
+
+def _recheck_calls(seed: int, settings: TimingSettings, work: Work | None) -> list[int]:
+    """Which timed candidate calls are re-checked (call k-th of this sorted list reads pool entry k): chosen from
+    the secret seed, half early (reached by every run that collects min_samples), half anywhere later."""
+    count = max(2, settings.rechecks)
+    if work is not None:
+        per_entry = work.input_bytes + 3 * work.output_bytes  # inputs, float64 expected (<= 2x), eager outputs
+        count = max(2, min(count, settings.max_pool_bytes // max(1, per_entry)))
+    rng = random.Random(_derive(seed, "recheck"))
+    early_pool = range(0, max(1, settings.min_samples))
+    late_pool = range(settings.min_samples, max(settings.min_samples + 1, settings.max_samples))
+    early = rng.sample(early_pool, min(len(early_pool), (count + 1) // 2))
+    late = rng.sample(late_pool, min(len(late_pool), count // 2))
+    return sorted(set(early) | set(late))
+
+
+def _input_count(task: Any) -> int:
+    if task.specs is not None:
+        return len(task.specs.inputs)
+    return 16  # domains past the real inputs are never read
+
+
+def _path_options(runner: Runner, readable: list[Path], hidden: list[Path]) -> dict[str, list[Path]]:
+    """run_isolated's options for extra read-only paths and masked paths, under the names it has."""
+    import inspect
+
+    try:
+        params = inspect.signature(runner).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    options: dict[str, list[Path]] = {}
+    name = next((n for n in ("readable_extra", "readable") if n in params), "readable_extra" if open_ended else None)
+    if name:
+        options[name] = readable
+    if "hidden" in params or open_ended:
+        options["hidden"] = hidden
+    return options
+
+
+def _extension(build: Any) -> dict[str, str]:
+    if isinstance(build, dict):
+        return {k: build[k] for k in ("key", "module", "library", "toolchain")}
+    return {"key": build.key, "module": build.module, "library": build.library,
+            "toolchain": build.toolchain.model_dump_json()}
+
+
+def _derive(seed: int, purpose: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:6], "big")
+
+
+# ---------------------------------------------------------------------------------------------- trusted step
+
+
+def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed: int, pool_size: int,
+             inputs_dir: Path, trusted: Path) -> dict[str, Any]:
+    from ..sandbox.isolation import is_secret_name, load_limits, load_policy
+    from .plan import Plan, Shape, Trial
+
+    init = _derive(seed, "weights") % 100_000 + 1
+    plan = Plan(seed=seed, device=device, dtype=dtype, shapes=[Shape(name="timing", overrides=overrides)], inits=[init],
+                trials=[Trial(id=f"p{i}", shape="timing", init=init, distribution="normal",
+                              input_seed=_derive(seed, f"pool{i}")) for i in range(pool_size)])
+    request = {"task": task.model_dump(), "plan": plan.model_dump(), "inputs_dir": str(inputs_dir),
+               "trusted_dir": str(trusted), "overrides": overrides, "device": device}
+    path = trusted / "request.json"
+    path.write_text(json.dumps(request))
+    limits = load_limits("reference")
+    deny = load_policy().env.deny
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kernelwright.verify.timing", "prepare", str(path)],
+                              capture_output=True, text=True, timeout=limits.timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the reference did not prepare the timing inputs within {limits.timeout_s:g} s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"the task's reference failed at the timing sizes: {tail[0]}"}
+    prepared = json.loads((trusted / "prepare.json").read_text())
+    prepared["init"] = init
+    return prepared
+
+
+def prepare(request: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a trusted subprocess: pool inputs + expected outputs (via the reference worker), effective FLOPs,
+    hardware sheet, environment."""
+    import torch
+
+    from ..tasks import Task, instantiate
+    from . import reference_worker
+    from .roofline import count_effective_flops, hardware_sheet
+
+    reference = reference_worker.run(request)
+    device = request["device"]
+    result: dict[str, Any] = {"reference": reference, "hardware": hardware_sheet(device),
+                              "environment": _trusted_environment(device)}
+    try:
+        task = Task.model_validate(request["task"])
+        plan = request["plan"]
+        built = instantiate(task, request["overrides"], device=device, seed=plan["inits"][0], dtype=plan["dtype"])
+        inputs = torch.load(Path(request["inputs_dir"]) / "in_p0.pt", weights_only=True)
+        inputs = [v.to(device) if isinstance(v, torch.Tensor) else v for v in inputs]
+        raw, effective = count_effective_flops(built.model, inputs)
+        result.update(raw_flops=raw, effective_flops=effective)
+    except Exception as exc:
+        result["effective_flops_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return result
+
+
+def _trusted_environment(device: str) -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    from .roofline import cpu_sheet
+
+    env: dict[str, Any] = {"torch": torch.__version__, "python": platform.python_version(),
+                           "cpu_model": cpu_sheet().get("name"), "cpu_count": os.cpu_count()}
+    if device.startswith("cuda"):
+        env["cuda"] = torch.version.cuda
+        if torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+        env.update(_nvidia_smi())
+    return env
+
+
+def _nvidia_smi() -> dict[str, Any]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return {"clocks": "nvidia-smi not found"}
+    try:
+        done = subprocess.run([exe, "--query-gpu=name,clocks.sm,clocks.mem,clocks.max.sm,driver_version",
+                               "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return {"clocks": f"nvidia-smi failed: {type(exc).__name__}"}
+    line = (done.stdout.strip().splitlines() or [""])[0]
+    parts = [p.strip() for p in line.split(",")]
+    if done.returncode != 0 or len(parts) < 5:
+        return {"clocks": f"nvidia-smi failed: {(done.stderr or done.stdout).strip()[:200]}"}
+    return {"nvidia_smi_name": parts[0], "clock_sm": parts[1], "clock_mem": parts[2], "clock_sm_max": parts[3],
+            "driver": parts[4]}
+
+
+# ---------------------------------------------------------------------------------------------- judging
+
+
+def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Path, work: Work | None,
+           recheck: list[int], seed: int, settings: TimingSettings, timeout_s: float) -> None:
+    from ..sandbox.isolation import read_worker_file
+
+    if getattr(outcome, "isolation", None) is not None and outcome.isolation.filesystem != "confined":
+        report.notes.append("no filesystem isolation: the worker could read the trusted expected outputs")
+    if outcome.timed_out:
+        report.flags.append(f"timeout: the timing worker did not finish within {timeout_s:g} s")
+        report.error = "timeout"
+        return
+    try:
+        result = json.loads(read_worker_file(job, "result.json", 32 * 2**20))
+    except (OSError, ValueError) as exc:
+        why = getattr(outcome, "signal_name", None) or f"exit code {outcome.returncode}"
+        tail = (outcome.stderr_tail or "").strip().splitlines()[-1:] or [""]
+        report.flags.append(f"crash: the timing worker left no readable result ({why}; {type(exc).__name__})")
+        report.error = f"{why}: {tail[0]}"[:2000]
+        return
+    if not isinstance(result, dict):
+        report.flags.append("malformed: the timing worker's result is not an object")
+        return
+    report.environment["worker_reported"] = result.get("environment", {})
+    report.l2 = result.get("l2") if isinstance(result.get("l2"), dict) else None
+    if isinstance(result.get("init_ms"), (int, float)):
+        report.candidate_init_ms = float(result["init_ms"])
+    report.notes += [str(n)[:500] for n in result.get("notes", [])][:20]
+    compile_info = result.get("compile") or {}
+    report.compile_error = compile_info.get("error")
+    report.compile_seconds = compile_info.get("seconds")
+    if compile_info.get("requested") and not compile_info.get("ok"):
+        report.notes.append(f"no torch.compile baseline: {report.compile_error or 'compilation failed'}")
+    if not result.get("ok"):
+        stage = result.get("stage", "worker")
+        report.error = f"{stage}: {result.get('error') or 'failed'}"[:2000]
+        report.flags.append(f"runtime error during timing ({stage})")
+        return
+    try:
+        _read_samples(report, result, settings)
+    except (KeyError, TypeError, ValueError) as exc:
+        report.flags.append(f"malformed: the timing worker's samples are unusable ({type(exc).__name__}: {exc})"[:300])
+        return
+    _speedups(report, seed, settings)
+    _integrity(report, result, outcome, settings)
+    _floor(report, work, task)
+    _recheck(report, task, result, job, trusted, recheck, work)
+    if report.speedup_eager is not None and report.speedup_eager > settings.remeasure_above:
+        report.remeasure = True
+        report.notes.append(f"speedup {report.speedup_eager:.2f}x exceeds {settings.remeasure_above:g}x eager: "
+                            "re-measure in a fresh process before it counts")
+
+
+def _read_samples(report: TimingReport, result: dict[str, Any], settings: TimingSettings) -> None:
+    method = result.get("method")
+    if method not in ("perf_counter", "cuda_events", "cuda_graph"):
+        raise ValueError(f"unknown method {method!r}")
+    report.method = method
+    report.calls_per_sample = int(result.get("calls_per_sample", 1))
+    report.threads = int(result.get("threads", report.threads or 0)) or report.threads
+    report.stop_reason = result.get("stop_reason")
+    report.rounds = int(result.get("rounds", 0))
+    for name, entry in result.get("subjects", {}).items():
+        if name not in ("eager", "compile", "candidate") or "samples_ms" not in entry:
+            continue
+        samples = entry["samples_ms"]
+        if not samples or len(samples) > settings.max_samples + settings.block_calls:
+            raise ValueError(f"{name}: {len(samples)} samples")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in samples):
+            raise ValueError(f"{name}: non-positive or non-finite samples")
+        rounds = entry.get("rounds") or []
+        if len(rounds) != len(samples):
+            raise ValueError(f"{name}: rounds do not match samples")
+        timing = summarize(samples, entry.get("plain_ms"), rounds)
+        timing.warmup_calls = (entry.get("warmup") or {}).get("calls")
+        report.subjects[name] = timing
+    if "candidate" not in report.subjects or "eager" not in report.subjects:
+        raise ValueError("the candidate or the eager baseline has no samples")
+    report.stream_ratio = report.subjects["candidate"].stream_ratio
+    if report.subjects["candidate"].n < settings.min_samples:
+        report.notes.append(f"only {report.subjects['candidate'].n} candidate samples ({report.stop_reason})")
+
+
+def _speedups(report: TimingReport, seed: int, settings: TimingSettings) -> None:
+    cand = report.subjects["candidate"]
+    for base_name, prefix in (("eager", ""), ("compile", "compile")):
+        base = report.subjects.get(base_name)
+        if base is None:
+            continue
+        estimate = paired_speedup(base.samples_ms, base.rounds, cand.samples_ms, cand.rounds,
+                                  seed=_derive(seed, f"bootstrap-{base_name}"), resamples=settings.bootstrap,
+                                  confidence=settings.confidence)
+        if prefix:
+            report.speedup_compile, report.ci_compile_low, report.ci_compile_high = (
+                estimate.speedup, estimate.ci_low, estimate.ci_high)
+            report.faster_than_compile = estimate.faster
+        else:
+            report.speedup_eager, report.ci_low, report.ci_high = estimate.speedup, estimate.ci_low, estimate.ci_high
+            report.faster = estimate.faster
+        if estimate.ci_low is None:
+            report.notes.append(f"too few rounds ({estimate.rounds}) for a confidence interval against {base_name}")
+
+
+def _integrity(report: TimingReport, result: dict[str, Any], outcome: Any, settings: TimingSettings) -> None:
+    state = result.get("state") or {}
+    before = state.get("before") or {}
+    for label in ("after_import", "after"):
+        for key, value in (state.get(label) or {}).items():
+            if key in before and before[key] != value:
+                flag = f"global state changed by the candidate: {key} {before[key]!r} -> {value!r}"
+                if flag not in report.flags:
+                    report.flags.append(flag)
+    patched = [str(p) for p in result.get("patched") or []]
+    if patched:
+        report.flags.append(f"timer / checker monkeypatch: the candidate replaced {', '.join(patched[:8])}")
+    bad = [str(b) for b in result.get("bad_outputs") or []]
+    if bad:
+        report.flags.append(f"lazy / non-tensor outputs during timing: {bad[0]}")
+    own = result.get("own_calls_setup") if report.method == "cuda_graph" else result.get("own_calls")
+    report.own_calls = {str(k): int(v) for k, v in (own or {}).items()}
+    if not report.own_calls:
+        report.flags.append("ghost kernel: no function of the candidate's own extension ran during timing")
+    # Timer consistency: each block's host wall clock contains its timed calls; so does the worker's lifetime.
+    total_events = 0.0
+    for block in result.get("blocks") or []:
+        wall, events = float(block.get("wall_ms", 0)), float(block.get("events_ms", 0))
+        total_events += events
+        if events > wall * 1.01 + 0.05:
+            report.flags.append(f"timer inconsistency: {block.get('subject')} block {block.get('round')} timed "
+                                f"{events:.3f} ms inside {wall:.3f} ms of wall clock")
+            break
+    if total_events > float(getattr(outcome, "wall_s", math.inf)) * 1e3 * 1.01:
+        report.flags.append(f"timer inconsistency: {total_events / 1e3:.2f} s timed in a worker that ran "
+                            f"{outcome.wall_s:.2f} s")
+    if report.method in ("cuda_events", "cuda_graph"):
+        _stream_check(report, settings)
+
+
+def _stream_check(report: TimingReport, settings: TimingSettings) -> None:
+    """Work launched on another stream is missed by the plain end event but not by the one recorded after a
+    device-wide sync. The eager baseline (one stream) gives the honest gap: the sync's own overhead."""
+    cand, eager = report.subjects["candidate"], report.subjects["eager"]
+    if cand.plain_ms is None or eager.plain_ms is None:
+        report.flags.append("stream check impossible: the worker returned no plain-event times")
+        return
+    gap = float(np.median(np.subtract(cand.samples_ms, cand.plain_ms)))
+    honest = min(float(np.median(np.subtract(eager.samples_ms, eager.plain_ms))), settings.sync_overhead_cap_ms)
+    escaped = gap - honest
+    if escaped > max(settings.stream_escape_ms, settings.stream_escape_fraction * cand.median_ms):
+        report.flags.append(f"stream injection: {escaped:.3f} ms of the candidate's {cand.median_ms:.3f} ms per call "
+                            f"finishes after its own stream's end event (plain/synced {cand.stream_ratio:.2f})")
+
+
+def _floor(report: TimingReport, work: Work | None, task: Any) -> None:
+    if work is None or not report.hardware:
+        return
+    floor: Floor = roofline_floor(work, report.hardware, dtype=task.declarations.dtype,
+                                  allow_tf32=task.declarations.allow_tf32, method=report.method or "cuda_events")
+    report.floor = floor.model_dump()
+    if floor.floor_s <= 0:
+        report.notes.append(f"no roofline floor: {floor.note or 'no peaks'}")
+        return
+    report.floor_ms = floor.floor_s * 1e3
+    median_s = report.subjects["candidate"].median_ms / 1e3
+    if below_floor(median_s, floor):
+        report.flags.append(f"faster than the hardware allows: {median_s * 1e3:.4f} ms per call is below "
+                            f"{floor_margin():g} x the roofline floor {floor.floor_s * 1e3:.4f} ms "
+                            f"({floor.bound}-bound)")
+
+
+def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path, trusted: Path, recheck: list[int],
+             work: Work | None) -> None:
+    """Outputs of the picked timed calls against the float64 reference of the pool entry each call read."""
+    import torch
+
+    from ..sandbox.isolation import read_worker_file
+    from .compare import compare_outputs
+    from .policy import load_tolerances
+
+    saved = {}
+    for entry in result.get("rechecks") or []:
+        call = entry.get("call") if isinstance(entry, dict) else None
+        if isinstance(call, int) and call in recheck and entry.get("file") == f"recheck_{call}.pt":
+            saved[call] = entry["file"]
+    reached = {c for c in recheck if c < report.subjects["candidate"].n}
+    limit = int((work.output_bytes if work else 0) * 1.1) + 2**20 if work else 2**31
+    policy, dtype = load_tolerances(), task.declarations.dtype
+    for call in sorted(reached):
+        index = recheck.index(call)  # the entry this call must have read; the worker's word is not asked
+        if call not in saved:
+            report.recheck_failures.append(f"call {call}: its outputs were not saved")
+            continue
+        try:
+            got = torch.load(io.BytesIO(read_worker_file(job, saved[call], limit)), weights_only=True)
+        except Exception as exc:
+            report.recheck_failures.append(f"call {call}: saved outputs unreadable ({type(exc).__name__})")
+            continue
+        expected = torch.load(trusted / f"expected_p{index}.pt", weights_only=True)
+        eager = torch.load(trusted / f"eager_p{index}.pt", weights_only=True)
+        if not isinstance(got, list):
+            report.recheck_failures.append(f"call {call}: saved outputs are not a list")
+            continue
+        problems = compare_outputs(got, expected, eager, dtype, policy, task.declarations.tolerance)
+        report.rechecked += 1
+        if problems:
+            report.recheck_failures.append(f"call {call} (pool entry {index}), output {problems[0].output}: "
+                                           f"{problems[0].detail}"[:500])
+    if report.recheck_failures:
+        report.flags.append(f"phase detection / re-check failed: {len(report.recheck_failures)} of {len(reached)} "
+                            f"re-checked timed calls wrong; first: {report.recheck_failures[0]}"[:600])
+    elif not reached:
+        report.notes.append("no timed call was re-checked (too few samples)")
+
+
+def _invalid(report: TimingReport, error: str, started: float) -> TimingReport:
+    report.error = error
+    report.flags.append(f"harness: {error}"[:500])
+    report.perf = "PERF_INVALID"
+    report.wall_s = _now() - started
+    return report
+
+
+def _now() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+def main() -> None:
+    if len(sys.argv) != 3 or sys.argv[1] != "prepare":
+        raise SystemExit("usage: python -m kernelwright.verify.timing prepare REQUEST_JSON")
+    request_path = Path(sys.argv[2])
+    request = json.loads(request_path.read_text())
+    result = prepare(request)
+    (Path(request["trusted_dir"]) / "prepare.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

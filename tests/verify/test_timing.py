@@ -1,0 +1,441 @@
+"""The timing phase: statistics, the orchestrator's judgement of worker results, and real CPU runs.
+
+The end-to-end tests build the shared C++ softmax extension of `candidates.py` once (module fixture) and run
+the timing worker through `run_isolated`. No test asserts a wall-clock threshold: only the structure of the
+report, the verdict and the flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
+from kernelwright.tasks import load_task
+from kernelwright.verify import timing_worker
+from kernelwright.verify.roofline import Work
+from kernelwright.verify.timing import (
+    TimingSettings,
+    _recheck_calls,
+    paired_speedup,
+    relative_standard_error,
+    run_timing,
+    summarize,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from candidates import HONEST, candidate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SOFTMAX = load_task(ROOT / "tasks" / "level1" / "6_softmax.py")
+SMALL = SOFTMAX.declarations.variants["small"]
+QUICK = TimingSettings(min_samples=20, max_samples=100, max_seconds=2.0, warmup_max_s=1.0)
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+
+
+def _rounds(values_per_round: int, rounds: int) -> list[int]:
+    return [r for r in range(rounds) for _ in range(values_per_round)]
+
+
+def test_bootstrap_interval_brackets_a_known_ratio_and_excludes_one() -> None:
+    rng = np.random.default_rng(1)
+    rounds = _rounds(5, 60)
+    base = 2.0 * np.exp(rng.normal(0, 0.1, len(rounds)))
+    cand = 1.0 * np.exp(rng.normal(0, 0.1, len(rounds)))
+    estimate = paired_speedup(base, rounds, cand, rounds, seed=7)
+    assert estimate.ci_low < 2.0 < estimate.ci_high
+    assert estimate.ci_low > 1.0 and estimate.faster is True
+    assert estimate.ci_low <= estimate.speedup <= estimate.ci_high
+    assert estimate.rounds == 60
+
+
+def test_equal_distributions_claim_no_improvement() -> None:
+    rng = np.random.default_rng(2)
+    rounds = _rounds(5, 40)
+    base = np.exp(rng.normal(0, 0.2, len(rounds)))
+    cand = np.exp(rng.normal(0, 0.2, len(rounds)))
+    estimate = paired_speedup(base, rounds, cand, rounds, seed=3)
+    assert estimate.ci_low < 1.0 < estimate.ci_high
+    assert estimate.faster is None
+    slower = paired_speedup(base, rounds, cand * 1.5, rounds, seed=3)
+    assert slower.ci_high < 1.0 and slower.faster is False
+
+
+def test_bootstrap_is_seeded_and_needs_enough_rounds() -> None:
+    rng = np.random.default_rng(4)
+    rounds = _rounds(5, 20)
+    base, cand = rng.lognormal(0, 0.1, 100), rng.lognormal(0, 0.1, 100)
+    assert paired_speedup(base, rounds, cand, rounds, seed=9) == paired_speedup(base, rounds, cand, rounds, seed=9)
+    few = paired_speedup(base[:10], rounds[:10], cand[:10], rounds[:10], seed=9)
+    assert few.ci_low is None and few.faster is None and few.speedup > 0
+
+
+def test_summary_statistics_and_stream_ratio() -> None:
+    samples = [1.0, 2.0, 3.0, 4.0, 100.0]
+    timing = summarize(samples, plain_ms=[0.5, 1.0, 1.5, 2.0, 50.0], rounds=[0, 0, 1, 1, 2])
+    assert timing.median_ms == 3.0 and timing.n == 5 and timing.mean_ms == pytest.approx(22.0)
+    assert timing.iqr_ms == pytest.approx(2.0)
+    assert timing.samples_ms == samples and timing.rounds == [0, 0, 1, 1, 2]
+    assert timing.stream_ratio == pytest.approx(0.5) and timing.plain_median_ms == 1.5
+    assert summarize([1.0, 2.0]).plain_ms is None
+
+
+def test_relative_standard_error_shrinks_with_samples_and_matches_the_worker() -> None:
+    rng = np.random.default_rng(5)
+    few, many = rng.lognormal(0, 0.05, 30), rng.lognormal(0, 0.05, 3000)
+    assert relative_standard_error(many) < relative_standard_error(few)
+    assert timing_worker.relative_standard_error(list(few)) == pytest.approx(relative_standard_error(few))
+    assert relative_standard_error([1.0, 2.0]) is None
+
+
+def test_rechecked_calls_come_from_the_seed_early_and_late() -> None:
+    settings = TimingSettings(min_samples=30, max_samples=300, rechecks=6)
+    picked = _recheck_calls(123, settings, None)
+    assert picked == _recheck_calls(123, settings, None) != _recheck_calls(124, settings, None)
+    assert picked == sorted(picked) and len(picked) == 6 and all(0 <= c < 300 for c in picked)
+    assert len([c for c in picked if c < 30]) == 3
+    # a pool entry per re-checked call: large outputs mean fewer entries, never fewer than two
+    huge = Work(flops=0, input_bytes=2**30, output_bytes=2**30, param_bytes=0)
+    assert len(_recheck_calls(123, settings, huge)) == 2
+
+
+# ---------------------------------------------------------------------------------------------- worker probes
+
+
+def test_global_state_and_monkeypatch_probes() -> None:
+    before = timing_worker.state_snapshot()
+    assert before["num_threads"] == torch.get_num_threads()
+    assert "float32_matmul_precision" in before and "default_dtype" in before
+    originals = timing_worker.patch_snapshot()
+    assert timing_worker.patched_since(originals) == []
+    saved = torch.softmax
+    try:
+        torch.softmax = lambda *args, **kwargs: saved(*args, **kwargs)  # type: ignore[assignment]
+        assert timing_worker.patched_since(originals) == ["torch.softmax"]
+    finally:
+        torch.softmax = saved
+    assert timing_worker.patched_since(originals) == []
+
+
+# ---------------------------------------------------------------------------------------------- judging worker results
+
+
+def _outcome(**fields: Any) -> WorkerOutcome:
+    isolation = IsolationInfo(method="bwrap", network="isolated", filesystem="confined")
+    return WorkerOutcome(**{"returncode": 0, "wall_s": 30.0, "isolation": isolation, **fields})
+
+
+def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, method: str,
+                 events_factor: float = 1.0) -> dict[str, Any]:
+    """What a worker would write, with samples we choose; the re-checked outputs are computed correctly."""
+    request = json.loads((job / "request.json").read_text())
+    pool = [torch.load(job / p, weights_only=True) for p in request["pool"]]
+    rng = np.random.default_rng(0)
+    rounds = _rounds(5, 12)
+    subjects, blocks = {}, []
+    for name, median in (("eager", 0.5), ("candidate", candidate_ms)):
+        samples = list(median * np.exp(rng.normal(0, 0.02, len(rounds))))
+        plain = [s - 0.004 for s in samples] if name == "eager" or plain_ms is None else [plain_ms] * len(samples)
+        subjects[name] = {"samples_ms": samples, "plain_ms": plain if method != "perf_counter" else None,
+                          "rounds": rounds, "warmup": {"calls": 10, "median_ms": median}}
+        for r in range(12):
+            events = sum(samples[r * 5:(r + 1) * 5])
+            blocks.append({"subject": name, "round": r, "events_ms": events * events_factor, "wall_ms": events * 1.2})
+    rechecks = []
+    for entry, call in enumerate(request["recheck"]):
+        if call < len(rounds):
+            torch.save([torch.softmax(pool[entry][0], dim=-1)], job / f"recheck_{call}.pt")
+            rechecks.append({"call": call, "pool": entry, "file": f"recheck_{call}.pt"})
+    state = timing_worker.state_snapshot()
+    return {"ok": True, "method": method, "calls_per_sample": 1, "threads": 2, "subjects": subjects,
+            "blocks": blocks, "rechecks": rechecks, "bad_outputs": [], "patched": [], "notes": [],
+            "state": {"before": state, "after_import": state, "after": state}, "own_calls": {"softmax_forward": 60},
+            "stop_reason": "sample cap", "rounds": 12, "compile": {"requested": False}}
+
+
+def _runner(write: Any, outcome: WorkerOutcome | None = None) -> Any:
+    def run(argv: list[str], *, job_dir: Path, **kwargs: Any) -> WorkerOutcome:
+        result = write(Path(job_dir))
+        if result is not None:
+            (Path(job_dir) / "result.json").write_text(json.dumps(result))
+        return outcome or _outcome()
+
+    return run
+
+
+def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
+    """Events far below the roofline floor, work escaping the timed stream, event times longer than the wall
+    clock around them: each is flagged, and the timing is PERF_INVALID."""
+    write = lambda job: _fake_worker(job, candidate_ms=1e-7, plain_ms=1e-8, method="cuda_events",  # noqa: E731
+                                     events_factor=2.0)
+    report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 42, compile_baseline=False, settings=QUICK,
+                        runner=_runner(write))
+    assert report.perf == "PERF_INVALID"
+    assert any(f.startswith("faster than the hardware allows") for f in report.flags), report.flags
+    assert any(f.startswith("timer inconsistency") for f in report.flags), report.flags
+    assert report.rechecked >= 1 and report.recheck_failures == []
+    assert report.floor_ms and report.floor_ms > 1e-7
+
+    injected = lambda job: _fake_worker(job, candidate_ms=2.71, plain_ms=0.046, method="cuda_events")  # noqa: E731
+    report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 43, compile_baseline=False, settings=QUICK,
+                        runner=_runner(injected))
+    assert report.perf == "PERF_INVALID"
+    assert report.stream_ratio == pytest.approx(0.046 / 2.71, rel=0.05)
+    assert [f for f in report.flags if f.startswith("stream injection")], report.flags
+    assert report.speedup_eager == pytest.approx(0.5 / 2.71, rel=0.05)
+
+
+def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> None:
+    def nan_samples(job: Path) -> dict[str, Any]:
+        result = _fake_worker(job, candidate_ms=0.3, plain_ms=None, method="perf_counter")
+        result["subjects"]["candidate"]["samples_ms"][3] = -1.0
+        return result
+
+    report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 44, compile_baseline=False, settings=QUICK,
+                        runner=_runner(nan_samples))
+    assert report.perf == "PERF_INVALID" and any(f.startswith("malformed") for f in report.flags)
+
+    crashed = _outcome(returncode=-11, signal=11, signal_name="SIGSEGV", stderr_tail="Segmentation fault")
+    report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 45, compile_baseline=False, settings=QUICK,
+                        runner=_runner(lambda job: None, crashed))
+    assert report.perf == "PERF_INVALID" and any(f.startswith("crash") for f in report.flags)
+    assert "SIGSEGV" in (report.error or "")
+
+
+# ---------------------------------------------------------------------------------------------- real runs on the CPU
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """The one C++ extension every candidate in candidates.py uses, built once for this module."""
+    from kernelwright.sandbox.build import BuildCache, build_all
+    from kernelwright.sandbox.candidate_loading import exec_candidate, recording_loader
+    from kernelwright.sandbox.extensions import default_toolchain
+
+    specs: list[Any] = []
+    exec_candidate(HONEST, "candidate.py", recording_loader(specs))
+    root = os.environ.get("KERNELWRIGHT_TEST_BUILD_CACHE")
+    cache = BuildCache(Path(root) if root else tmp_path_factory.mktemp("builds"))
+    built = build_all(specs, default_toolchain("cpu"), cache)
+    assert all(b.ok for b in built), [b.errors for b in built]
+    return built
+
+
+def test_honest_candidate_is_timed_validly_against_eager_and_compile(builds: list[Any]) -> None:
+    report = run_timing(SOFTMAX, HONEST, builds, SMALL, "cpu", 1001, compile_baseline=True, settings=QUICK)
+    assert report.perf == "PERF_VALID", (report.flags, report.error)
+    assert report.method == "perf_counter" and report.threads and report.threads >= 1
+    cand, eager = report.subjects["candidate"], report.subjects["eager"]
+    for subject in (cand, eager):
+        assert subject.n >= QUICK.min_samples and len(subject.samples_ms) == subject.n == len(subject.rounds)
+        assert all(v > 0 for v in subject.samples_ms) and subject.iqr_ms >= 0 and subject.median_ms > 0
+    assert np.isfinite(report.speedup_eager) and report.speedup_eager > 0
+    assert report.ci_low is not None and report.ci_low <= report.ci_high
+    assert report.faster in (True, False, None) and (report.faster is not True or report.ci_low > 1.0)
+    assert report.rechecked >= 1 and report.recheck_failures == []
+    assert report.own_calls.get("softmax_forward", 0) >= cand.n
+    assert report.floor_ms is not None and report.floor_ms < cand.median_ms
+    assert report.environment["cpu_model"] is not None or report.environment.get("cpu_count")
+    assert report.hardware["device"] == "cpu" and report.pool_size == QUICK.rechecks
+    # the compile baseline either ran or says why not
+    if report.compile_error is None:
+        assert report.subjects["compile"].n >= QUICK.min_samples
+        assert report.speedup_compile is not None and report.speedup_compile > 0
+    else:
+        assert report.speedup_compile is None and "compile" not in report.subjects
+
+
+def test_lower_precision_on_timed_calls_fails_the_recheck(builds: list[Any]) -> None:
+    bf16 = candidate("        return ext.softmax_bf16(x)")
+    report = run_timing(SOFTMAX, bf16, builds, SMALL, "cpu", 1002, compile_baseline=False, settings=QUICK)
+    assert report.perf == "PERF_INVALID"
+    assert report.rechecked >= 1 and len(report.recheck_failures) == report.rechecked
+    assert any(f.startswith("phase detection / re-check failed") for f in report.flags)
+    assert report.subjects["candidate"].n >= 1  # the samples are still reported as evidence
+
+
+def test_no_call_ever_sees_the_same_input_content_twice(builds: list[Any]) -> None:
+    """Output caching cannot pay: this candidate refuses any input it has seen before (warm-up included)."""
+    picky = candidate(
+        "        key = hash(x.detach().cpu().numpy().tobytes())\n"
+        "        seen = self.__dict__.setdefault('seen', set())\n"
+        "        if key in seen:\n"
+        "            raise RuntimeError('the same input content twice')\n"
+        "        seen.add(key)\n"
+        "        return ext.softmax_forward(x)"
+    )
+    settings = QUICK.model_copy(update={"max_seconds": 1.0, "min_samples": 10})
+    report = run_timing(SOFTMAX, picky, builds, SMALL, "cpu", 1005, compile_baseline=False, settings=settings)
+    assert report.error is None and report.perf == "PERF_VALID", (report.flags, report.error)
+    assert report.rechecked >= 1 and report.subjects["candidate"].n >= 10
+
+
+def test_global_state_changes_and_monkeypatches_are_flagged(builds: list[Any]) -> None:
+    tamper = HONEST + (
+        "\n_softmax = torch.softmax\n"
+        "torch.softmax = lambda *args, **kwargs: _softmax(*args, **kwargs)\n"
+        "torch.set_float32_matmul_precision('medium')\n"
+    )
+    report = run_timing(SOFTMAX, tamper, builds, SMALL, "cpu", 1003, compile_baseline=False, settings=QUICK)
+    assert report.perf == "PERF_INVALID"
+    assert any("torch.softmax" in f for f in report.flags if f.startswith("timer / checker monkeypatch")), report.flags
+    assert any("float32_matmul_precision" in f for f in report.flags if f.startswith("global state")), report.flags
+
+
+def test_a_hanging_candidate_times_out_into_a_report(builds: list[Any]) -> None:
+    def short_limits(argv: list[str], **kwargs: Any) -> WorkerOutcome:
+        kwargs["limits"] = kwargs["limits"].model_copy(update={"timeout_s": 8.0})
+        return run_isolated(argv, **kwargs)
+
+    spin = candidate("        return ext.spin(x)")
+    report = run_timing(SOFTMAX, spin, builds, SMALL, "cpu", 1004, compile_baseline=False, settings=QUICK,
+                        runner=short_limits)
+    assert report.perf == "PERF_INVALID" and report.error == "timeout"
+    assert any(f.startswith("timeout") for f in report.flags)
+
+
+# ---------------------------------------------------------------------------------------------- CUDA (GPU box only)
+
+CUDA_SOFTMAX = r'''
+#include <torch/extension.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime.h>
+#include <cmath>
+
+__device__ float block_reduce(float value, bool is_max) {
+    __shared__ float partial[32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        float other = __shfl_down_sync(0xffffffff, value, offset);
+        value = is_max ? fmaxf(value, other) : value + other;
+    }
+    if (lane == 0) partial[warp] = value;
+    __syncthreads();
+    if (warp == 0) {
+        value = lane < warps ? partial[lane] : (is_max ? -INFINITY : 0.0f);
+        for (int offset = 16; offset > 0; offset >>= 1) {
+            float other = __shfl_down_sync(0xffffffff, value, offset);
+            value = is_max ? fmaxf(value, other) : value + other;
+        }
+        if (lane == 0) partial[0] = value;
+    }
+    __syncthreads();
+    const float result = partial[0];
+    __syncthreads();
+    return result;
+}
+
+__global__ void softmax_rows(const float* __restrict__ x, float* __restrict__ y, int cols) {
+    const float* in = x + static_cast<size_t>(blockIdx.x) * cols;
+    float* out = y + static_cast<size_t>(blockIdx.x) * cols;
+    float peak = -INFINITY;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) peak = fmaxf(peak, in[c]);
+    peak = block_reduce(peak, true);
+    float total = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) total += expf(in[c] - peak);
+    total = block_reduce(total, false);
+    const float scale = 1.0f / total;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = expf(in[c] - peak) * scale;
+}
+
+torch::Tensor softmax_forward(torch::Tensor x) {
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    softmax_rows<<<input.size(0), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        input.data_ptr<float>(), out.data_ptr<float>(), static_cast<int>(input.size(1)));
+    return out;
+}
+
+torch::Tensor softmax_side_stream(torch::Tensor x) {
+    static cudaStream_t side = nullptr;
+    if (side == nullptr) cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking);
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    cudaEvent_t ready;
+    cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+    cudaEventRecord(ready, c10::cuda::getCurrentCUDAStream());
+    cudaStreamWaitEvent(side, ready, 0);
+    cudaEventDestroy(ready);
+    for (int repeat = 0; repeat < 4; ++repeat)  // enough hidden work to stand out from the sync overhead
+        softmax_rows<<<input.size(0), 256, 0, side>>>(input.data_ptr<float>(), out.data_ptr<float>(),
+                                                      static_cast<int>(input.size(1)));
+    return out;
+}
+'''
+
+CUDA_TEMPLATE = '''
+import torch
+import torch.nn as nn
+from torch.utils.cpp_extension import load_inline
+
+CUDA_SOURCE = {cuda!r}
+
+CPP_SOURCE = """
+torch::Tensor softmax_forward(torch::Tensor x);
+torch::Tensor softmax_side_stream(torch::Tensor x);
+"""
+
+ext = load_inline(name="softmax_cuda_ext", cpp_sources=CPP_SOURCE, cuda_sources=CUDA_SOURCE,
+                  functions=["softmax_forward", "softmax_side_stream"])
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        return ext.{function}(x)
+'''
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def cuda_builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    from kernelwright.sandbox.build import BuildCache, build_all
+    from kernelwright.sandbox.candidate_loading import exec_candidate, recording_loader
+    from kernelwright.sandbox.extensions import default_toolchain
+
+    specs: list[Any] = []
+    exec_candidate(CUDA_TEMPLATE.format(cuda=CUDA_SOFTMAX, function="softmax_forward"), "candidate.py",
+                   recording_loader(specs))
+    root = os.environ.get("KERNELWRIGHT_TEST_BUILD_CACHE")
+    cache = BuildCache(Path(root) if root else tmp_path_factory.mktemp("cuda"))
+    built = build_all(specs, default_toolchain("cuda"), cache)
+    assert all(b.ok for b in built), [b.errors for b in built]
+    return built
+
+
+@pytest.mark.gpu
+@gpu
+def test_cuda_honest_candidate_is_timed_with_flushes_and_synced_events(cuda_builds: list[Any]) -> None:
+    source = CUDA_TEMPLATE.format(cuda=CUDA_SOFTMAX, function="softmax_forward")
+    sizes = SOFTMAX.declarations.variants["odd"]
+    report = run_timing(SOFTMAX, source, cuda_builds, sizes, "cuda", 2001, compile_baseline=True)
+    assert report.perf == "PERF_VALID", (report.flags, report.error, report.notes)
+    assert report.method in ("cuda_events", "cuda_graph")
+    assert report.l2 and report.l2["flush_bytes"] >= 2 * 40 * 2**20
+    cand = report.subjects["candidate"]
+    assert cand.plain_ms is not None and 0 < cand.stream_ratio <= 1.05
+    assert report.rechecked >= 1 and not report.recheck_failures
+    assert report.floor_ms and report.floor_ms < cand.median_ms
+    assert report.hardware.get("matched") is not None and report.environment.get("gpu")
+
+
+@pytest.mark.gpu
+@gpu
+def test_cuda_work_on_a_private_stream_is_flagged(cuda_builds: list[Any]) -> None:
+    source = CUDA_TEMPLATE.format(cuda=CUDA_SOFTMAX, function="softmax_side_stream")
+    report = run_timing(SOFTMAX, source, cuda_builds, {}, "cuda", 2002, compile_baseline=False)
+    assert report.perf == "PERF_INVALID"
+    assert any(f.startswith("stream injection") for f in report.flags), (report.flags, report.notes)
+    assert report.stream_ratio is not None and report.stream_ratio < 0.5
