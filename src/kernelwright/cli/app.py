@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from .db_cmd import db_app
 from .tasks_cmd import tasks_app
+from .selftest_cmd import selftest_command
 from .verify_cmd import check_command, verify_command
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(db_app, name="db")
 app.command("verify")(verify_command)
+app.command("selftest")(selftest_command)
 tasks_app.command("check")(check_command)
 
 

@@ -57,6 +57,7 @@ class VerificationResult(BaseModel):
     perf: PerfVerdict | None = None
     isolation: dict[str, Any] | None = None
     wall_s: float = 0.0
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

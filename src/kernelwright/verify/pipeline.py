@@ -43,12 +43,33 @@ def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: Bui
     return result
 
 
+class _Phases:
+    """Wall time of each phase, kept as evidence of where verification time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 4)
+        self._last = now
+
+
 def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) -> VerificationResult:
+    phases = _Phases()
+    result = _run_phases(task, source, options, cache, phases)
+    result.phase_seconds = phases.seconds
+    return result
+
+
+def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCache, phases: _Phases) -> VerificationResult:
     backend = options.device
     base = dict(task=task.ref, task_hash=task.hash, device=options.device,
                 isolation=probe_isolation().model_dump())
     flags = _isolation_flags(base["isolation"])
     gate = static_gate(source, backend=backend)
+    phases.mark("static")
     findings = [f.model_dump() for f in gate.findings]
     flags += [f"{f.rule}: {f.message}" for f in gate.findings if f.severity == "flag"]
     if gate.rejected:
@@ -57,6 +78,7 @@ def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) 
                                   findings=findings, flags=flags, **base)
 
     inspected, outcome = _inspect(source)
+    phases.mark("inspect")
     if outcome.timed_out:
         return VerificationResult(verdict="TIMEOUT", reason="import", flags=flags, findings=findings,
                                   summary=f"importing the candidate took longer than {load_limits('inspect').timeout_s:g} s", **base)
@@ -78,6 +100,7 @@ def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) 
 
     toolchain = default_toolchain(backend, fast_math=task.declarations.allow_fast_math)
     builds = build_all(specs, toolchain, cache, workers=options.build_workers)
+    phases.mark("build")
     build_rows = [b.model_dump(exclude={"log", "toolchain"}) for b in builds]
     failed = next((b for b in builds if not b.ok), None)
     if failed is not None:
@@ -90,10 +113,12 @@ def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) 
         run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed)
     except ReferenceError_ as exc:
         raise VerifierError(str(exc)) from None
+    phases.mark("correctness")
     result = judge(run, base, flags, findings, build_rows, seed)
     if result.passed and options.time_candidate:
         timing = run_timing(task, source, builds, correctness_shapes(task, options.device)[0].overrides,
                             options.device, seed, compile_baseline=options.compile_baseline)
+        phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
         result.flags += [f"TIMING: {flag}" for flag in timing.flags]
