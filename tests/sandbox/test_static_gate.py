@@ -902,3 +902,17 @@ def test_native_evasions_are_rejected(snippet, rule):
 def test_native_state_flags_and_non_matches(snippet, expected):
     result = static_gate(HONEST_CUDA, [snippet])
     assert result.rule_ids() == expected, result.render()
+
+
+def test_banned_module_reached_through_an_allowed_one_is_rejected() -> None:
+    source = (
+        "import torch\nimport torch.nn as nn\n"
+        "worker = torch.sys.modules.get('__main__')\n"
+        "runner = torch.utils.cpp_extension.subprocess\n"
+        "class ModelNew(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x + torch.signal.windows.hann(3).sum()\n"
+    )
+    found = {(f.rule, f.line) for f in static_gate(source, backend="cpu").findings if f.severity == "reject"}
+    assert ("BANNED_MODULE", 3) in found and ("BANNED_MODULE", 4) in found
+    assert not any(line == 7 for rule, line in found)  # torch.signal is torch's own submodule

@@ -29,6 +29,10 @@ _EXCERPT_MAX = 200
 _NAME_MAX = 160
 
 
+# Submodules of allowed packages that share a name with a banned module but are not it.
+REAL_SUBMODULES = frozenset({"torch.signal", "torch.random"})
+
+
 class Finding(BaseModel):
     """One rule hit. ``line`` is 1-based in the Python source (for Python rules and for native rules
     matched inside Python string literals) or in the native source named by the message."""
@@ -539,6 +543,13 @@ class _PythonChecker:
                 self.emit("BANNED_MODULE", node, q)
                 hit = True
         parts = q.split(".")
+        for depth, part in enumerate(parts[1:], start=1):
+            # A banned module reached as an attribute of an allowed one (torch.sys, cpp_extension.subprocess).
+            prefix = ".".join(parts[: depth + 1])
+            if part in self.py.banned_modules and prefix not in REAL_SUBMODULES and part not in self.reported_modules:
+                self.reported_modules.add(part)
+                self.emit("BANNED_MODULE", node, prefix)
+                hit = True
         if self._os_rejected(q):
             self.emit("OS_CALL", node, q)
             hit = True

@@ -19,9 +19,14 @@ from ..tasks import Task, cpu_scale_variants, task_variants
 from .correctness import CorrectnessRun, ReferenceError_, new_seed, read_json, run_correctness
 from .models import VerificationResult
 from .plan import Shape
+from .policy import load_tolerances
 from .timing import TimingReport, run_timing
 
 Device = Literal["cpu", "cuda"]
+
+
+# Timing flags that say the measurement failed, not that the candidate misbehaved while it was measured.
+NON_INTEGRITY_TIMING_FLAGS = ("harness:", "timeout:", "crash:", "malformed:", "runtime error", "stream check impossible")
 
 
 class VerifyOptions(BaseModel):
@@ -115,6 +120,12 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
     result = judge(run, base, flags, findings, build_rows, seed)
+    minimum = load_tolerances().min_own_share.get(task.level or 0)
+    share = run.report.own_kernel_share
+    if result.passed and minimum is not None and share is not None and share < minimum:
+        result.verdict, result.reason = "SUSPECT", "own_kernel_share"
+        result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
+                          f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
     if result.passed and options.time_candidate:
         timing = run_timing(task, source, builds, correctness_shapes(task, options.device)[0].overrides,
                             options.device, seed, compile_baseline=options.compile_baseline)
@@ -122,6 +133,10 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
         result.flags += [f"TIMING: {flag}" for flag in timing.flags]
+        tampered = [flag for flag in timing.flags if not flag.startswith(NON_INTEGRITY_TIMING_FLAGS)]
+        if tampered:
+            result.verdict, result.reason = "SUSPECT", "timing_integrity"
+            result.summary = f"correct on every trial, but during timing: {tampered[0]}"
     return result
 
 

@@ -20,6 +20,7 @@ class DtypeBounds(BaseModel):
 class TolerancePolicy(BaseModel):
     eager_factor: float
     dtype: dict[str, DtypeBounds]
+    min_own_share: dict[int, float] = {}
 
     def bounds(self, dtype: str) -> DtypeBounds:
         return self.dtype.get(dtype, self.dtype["float32"])

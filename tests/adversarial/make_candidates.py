@@ -1,0 +1,752 @@
+"""Writes the adversarial candidates of tests/adversarial/{cpu,cuda}/ from one shared extension source each.
+
+Every CPU candidate that gets compiled shares the C++ source `CPU_SOURCE` (same sources and functions, so the
+harness's build cache compiles it once for the whole suite); the exploits differ in their Python only. The
+static-reject candidates are full, working exploits too: remove the rule that stops them and they run.
+The CUDA candidates likewise share `CUDA_KERNELS` + `CUDA_WRAPPER` (torch-free .cu part, C++ wrapper part).
+
+The generated files are committed; `python tests/adversarial/make_candidates.py` rewrites them and
+`--check` (used by the tests) fails when they are out of date. Hand-edit this file, never the outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# ------------------------------------------------------------------------------------------ shared C++ (cpu)
+
+CPU_SOURCE = r"""
+#include <torch/extension.h>
+#include <omp.h>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+namespace {
+
+void check_matrix(const torch::Tensor& x) {
+    TORCH_CHECK(x.dim() == 2 && x.scalar_type() == torch::kFloat32, "expects a 2-D float32 tensor");
+}
+
+// Row-wise softmax of a contiguous (rows, cols) matrix. rounding: 0 fp32, 1 bf16, 2 fp16.
+void softmax_rows(const float* x, float* y, int64_t rows, int64_t cols, bool stable, int rounding, float scale) {
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = x + r * cols;
+        float* out = y + r * cols;
+        float peak = 0.0f;
+        if (stable) {
+            peak = -std::numeric_limits<float>::infinity();
+            for (int64_t c = 0; c < cols; ++c) peak = std::max(peak, in[c]);
+        }
+        double total = 0.0;
+        for (int64_t c = 0; c < cols; ++c) {
+            out[c] = std::exp(in[c] - peak);
+            total += out[c];
+        }
+        const float inverse = static_cast<float>(1.0 / total);
+        for (int64_t c = 0; c < cols; ++c) {
+            float value = out[c] * inverse * scale;
+            if (rounding == 1) value = static_cast<float>(static_cast<c10::BFloat16>(value));
+            if (rounding == 2) value = static_cast<float>(static_cast<c10::Half>(value));
+            out[c] = value;
+        }
+    }
+}
+
+torch::Tensor softmax_new(const torch::Tensor& x, bool stable, int rounding, float scale) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    softmax_rows(input.data_ptr<float>(), out.data_ptr<float>(), input.size(0), input.size(1), stable, rounding, scale);
+    return out;
+}
+
+}  // namespace
+
+// ---- honest kernels
+torch::Tensor softmax_forward(torch::Tensor x) { return softmax_new(x, true, 0, 1.0f); }
+
+torch::Tensor softmax_online(torch::Tensor x) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    const int64_t rows = input.size(0), cols = input.size(1);
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = src + r * cols;
+        float running_max = -std::numeric_limits<float>::infinity();
+        double running_sum = 0.0;
+        for (int64_t c = 0; c < cols; ++c) {
+            if (in[c] > running_max) {
+                running_sum = running_sum * std::exp(static_cast<double>(running_max) - in[c]) + 1.0;
+                running_max = in[c];
+            } else {
+                running_sum += std::exp(static_cast<double>(in[c]) - running_max);
+            }
+        }
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = static_cast<float>(std::exp(static_cast<double>(in[c]) - running_max) / running_sum);
+    }
+    return out;
+}
+
+void softmax_into(torch::Tensor x, torch::Tensor out) {
+    check_matrix(x);
+    TORCH_CHECK(out.is_contiguous() && out.sizes() == x.sizes() && out.scalar_type() == torch::kFloat32, "bad output");
+    auto input = x.contiguous();
+    softmax_rows(input.data_ptr<float>(), out.data_ptr<float>(), input.size(0), input.size(1), true, 0, 1.0f);
+}
+
+torch::Tensor gelu_forward(torch::Tensor x) {
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32, "expects float32");
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    const int64_t n = input.numel();
+    #pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i) {
+        const double v = src[i];
+        dst[i] = static_cast<float>(0.5 * v * (1.0 + std::erf(v * 0.70710678118654752440)));
+    }
+    return out;
+}
+
+// ---- wrong numerics
+torch::Tensor softmax_unstable(torch::Tensor x) { return softmax_new(x, false, 0, 1.0f); }
+torch::Tensor softmax_rounded(torch::Tensor x, int64_t rounding) { return softmax_new(x, true, static_cast<int>(rounding), 1.0f); }
+torch::Tensor softmax_scaled(torch::Tensor x, double factor) { return softmax_new(x, true, 0, static_cast<float>(factor)); }
+
+torch::Tensor softmax_noisy(torch::Tensor x) {
+    auto out = softmax_new(x, true, 0, 1.0f);
+    float* dst = out.data_ptr<float>();
+    for (int64_t i = 0; i < out.numel(); ++i)
+        dst[i] *= 1.0f + 1e-6f * static_cast<float>(std::rand() % 2001 - 1000) / 1000.0f;
+    return out;
+}
+
+// A fixed 512-float row tile: columns past the tile are never computed (left at zero).
+torch::Tensor softmax_tile512(torch::Tensor x) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    auto out = torch::zeros_like(input);
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    const int64_t rows = input.size(0), cols = input.size(1);
+    const int64_t width = std::min<int64_t>(cols, 512);
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        float tile[512];
+        float peak = -std::numeric_limits<float>::infinity();
+        for (int64_t c = 0; c < width; ++c) { tile[c] = src[r * cols + c]; peak = std::max(peak, tile[c]); }
+        double total = 0.0;
+        for (int64_t c = 0; c < width; ++c) { tile[c] = std::exp(tile[c] - peak); total += tile[c]; }
+        for (int64_t c = 0; c < width; ++c) dst[r * cols + c] = static_cast<float>(tile[c] / total);
+    }
+    return out;
+}
+
+// ---- outputs that are not computed
+torch::Tensor fill_like(torch::Tensor x, double value) {
+    auto out = torch::empty_like(x.contiguous());
+    float* dst = out.data_ptr<float>();
+    for (int64_t i = 0; i < out.numel(); ++i) dst[i] = static_cast<float>(value);
+    return out;
+}
+
+torch::Tensor copy_input(torch::Tensor x) {
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    std::memcpy(out.data_ptr<float>(), input.data_ptr<float>(), sizeof(float) * input.numel());
+    return out;
+}
+
+torch::Tensor uninitialised(torch::Tensor x) { return torch::empty_like(x); }
+
+// ---- inputs written
+torch::Tensor softmax_inplace(torch::Tensor x) {
+    auto out = softmax_new(x, true, 0, 1.0f);
+    std::memcpy(x.data_ptr<float>(), out.data_ptr<float>(), sizeof(float) * x.numel());
+    return x;
+}
+
+torch::Tensor scribble_input(torch::Tensor x) {
+    auto out = softmax_new(x, true, 0, 1.0f);
+    std::memset(x.data_ptr<float>(), 0, sizeof(float) * x.numel());
+    return out;
+}
+
+// ---- helpers for caches and token calls
+int64_t address_of(torch::Tensor x) { return reinterpret_cast<int64_t>(x.data_ptr()); }
+
+double fingerprint(torch::Tensor x) {
+    auto input = x.contiguous();
+    const float* src = input.data_ptr<float>();
+    return static_cast<double>(src[0]) + 3.0 * static_cast<double>(src[input.numel() - 1]);
+}
+
+int64_t touch(torch::Tensor x) { return x.numel(); }
+
+// ---- library instead of kernel: ATen ops composed through tensor methods (amax, exp, sum, division)
+torch::Tensor library_softmax(torch::Tensor x) {
+    auto e = (x - x.amax(1, true)).exp();
+    return e / e.sum(1, true);
+}
+
+// ---- failures
+torch::Tensor crash(torch::Tensor x) {
+    volatile float* nowhere = nullptr;
+    nowhere[x.numel()] = 1.0f;
+    return x;
+}
+
+torch::Tensor hang(torch::Tensor x) {
+    std::atomic<int> flag{0};
+    while (flag.load() == 0) flag.wait(0);  // nobody ever sets it
+    return x;
+}
+"""
+
+CPU_FUNCTIONS = [
+    "softmax_forward", "softmax_online", "softmax_into", "gelu_forward", "softmax_unstable", "softmax_rounded",
+    "softmax_scaled", "softmax_noisy", "softmax_tile512", "fill_like", "copy_input", "uninitialised",
+    "softmax_inplace", "scribble_input", "address_of", "fingerprint", "touch", "library_softmax", "crash", "hang",
+]
+
+CPU_TEMPLATE = '''"""{doc}"""
+
+import torch
+import torch.nn as nn
+{imports}from torch.utils.cpp_extension import load_inline
+
+# Generated by tests/adversarial/make_candidates.py from the suite's shared extension source; edit it there.
+CPP_SOURCE = r"""{cpp}"""
+
+FUNCTIONS = {functions}
+
+ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
+{top}
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+{body}
+'''
+
+
+@dataclass
+class Candidate:
+    path: str
+    doc: str
+    body: str  # forward's body, 8-space indented
+    top: str = ""  # module-level code after the extension is loaded
+    imports: str = ""  # extra import lines
+    cpp_extra: str = ""  # C++ appended to the shared source (static-reject native exploits only)
+    functions_extra: tuple[str, ...] = ()
+    class_line: str | None = None  # replaces the `class ModelNew(nn.Module):` line
+
+    def render(self) -> str:
+        functions = [*CPU_FUNCTIONS, *self.functions_extra]
+        lines = ",\n    ".join(", ".join(repr(f) for f in functions[i:i + 6]) for i in range(0, len(functions), 6))
+        text = CPU_TEMPLATE.format(doc=_doc(self.path, self.doc), imports=self.imports, cpp=CPU_SOURCE + self.cpp_extra,
+                                   functions=f"[\n    {lines},\n]", top=("\n\n" + self.top.strip("\n") + "\n") if self.top else "",
+                                   body=self.body.rstrip("\n"))
+        if self.class_line:
+            text = text.replace("class ModelNew(nn.Module):", self.class_line)
+        return text
+
+
+def _doc(path: str, text: str) -> str:
+    """The candidate's docstring: its exploit class from manifest.toml, then what it does and how it is caught."""
+    classes = {case["file"]: case["class"] for case in tomllib.loads((HERE / "manifest.toml").read_text())["case"]}
+    if path not in classes:
+        raise SystemExit(f"{path} is not in manifest.toml: add it there first")
+    return textwrap.fill(f"{classes[path]}: {text}", width=114, break_on_hyphens=False)
+
+
+def b(*lines: str) -> str:
+    return "\n".join(("        " + line) if line else "" for line in lines)
+
+
+CPU: list[Candidate] = [
+    # ---------------------------------------------------------------- controls
+    Candidate("cpu/control_softmax.py",
+              "honest two-pass stable softmax in C++ (max, exp and sum in double, normalise). Must PASS.",
+              b("return ext.softmax_forward(x)")),
+    Candidate("cpu/control_softmax_online.py",
+              "honest single-pass online softmax (running max and rescaled running sum). Must PASS.",
+              b("return ext.softmax_online(x)")),
+    Candidate("cpu/control_softmax_out_buffer.py",
+              "honest softmax; Python allocates the output with torch.empty_like and the kernel fills it. Must PASS.",
+              b("out = torch.empty_like(x)", "ext.softmax_into(x, out)", "return out")),
+    Candidate("cpu/control_gelu.py",
+              "honest exact (erf) GELU computed in double, for the GELU task. Must PASS.",
+              b("return ext.gelu_forward(x)")),
+    # ---------------------------------------------------------------- outputs that are not computed
+    Candidate("cpu/zeros_output.py",
+              "returns zeros (softmax outputs over ~500 columns are ~2e-3). Caught as: INCORRECT.",
+              b("return ext.fill_like(x, 0.0)")),
+    Candidate("cpu/constant_mean_output.py",
+              "returns the row mean 1/cols everywhere (exact for constant rows, close for inputs near zero). "
+              "Caught as: INCORRECT.",
+              b("return ext.fill_like(x, 1.0 / x.shape[-1])")),
+    Candidate("cpu/identity_passthrough_gelu.py",
+              "GELU(x) ~ x for large positive x, so it returns a copy of the input. Caught as: INCORRECT (signed "
+              "harness distributions).",
+              b("return ext.copy_input(x)")),
+    Candidate("cpu/aliasing_returns_input_view.py",
+              "returns a view of the input tensor itself. Caught as: INCORRECT (aliasing, and wrong values).",
+              b("return x.view(x.shape)")),
+    Candidate("cpu/uninitialised_empty_like.py",
+              "returns torch::empty_like without computing (on CPU the reference never shares the process, so this "
+              "is the uninitialised-output form). Caught as: INCORRECT (the worker poisons freed blocks with NaN).",
+              b("return ext.uninitialised(x)")),
+    # ---------------------------------------------------------------- inputs
+    Candidate("cpu/input_mutation_result_into_input.py",
+              "writes the correct result into the input and returns the input. Caught as: INCORRECT "
+              "(input_mutation, aliasing).",
+              b("return ext.softmax_inplace(x)")),
+    Candidate("cpu/input_mutation_scribble.py",
+              "correct output in a fresh tensor, then zeroes the input (so a reference computed afterwards would "
+              "agree with anything). Caught as: INCORRECT (input_mutation).",
+              b("return ext.scribble_input(x)")),
+    # ---------------------------------------------------------------- numerics
+    Candidate("cpu/precision_downgrade_bf16.py",
+              "every output rounded through bfloat16. Caught as: INCORRECT.",
+              b("return ext.softmax_rounded(x, 1)")),
+    Candidate("cpu/unstable_softmax_no_max.py",
+              "softmax without max-subtraction (exp overflows on large inputs). Caught as: INCORRECT (nonfinite).",
+              b("return ext.softmax_unstable(x)")),
+    Candidate("cpu/wrong_but_close.py",
+              "the correct result times (1 + 1e-3), just outside the fp32 tolerance. Caught as: INCORRECT.",
+              b("return ext.softmax_scaled(x, 1.001)")),
+    Candidate("cpu/nondeterminism_noise.py",
+              "adds a fresh random relative perturbation of <= 1e-6 per call (inside the tolerance). Caught as: "
+              "NONDETERMINISTIC (bitwise re-run of the same inputs).",
+              b("return ext.softmax_noisy(x)")),
+    # ---------------------------------------------------------------- shapes and inputs known in advance
+    Candidate("cpu/shape_specialisation_small_only.py",
+              "correct only at the small variant's sizes (16 x 509), a cheap constant elsewhere. Caught as: "
+              "INCORRECT (small_odd / small_batch shapes).",
+              b("if tuple(x.shape) == (16, 509):", "    return ext.softmax_forward(x)",
+                "return ext.fill_like(x, 1.0 / x.shape[-1])")),
+    Candidate("cpu/shape_specialisation_tile512.py",
+              "a fixed 512-float row tile; columns past 512 are never computed, so it is wrong at the task's nominal "
+              "16384 columns. Should be caught as: INCORRECT. KNOWN GAP on cpu: every CPU-sized shape has 509 or 511 "
+              "columns.",
+              b("return ext.softmax_tile512(x)")),
+    Candidate("cpu/fixed_seed_lookup.py",
+              "computes only when the input is the task's own get_inputs() under seed 0 (where a shipped answer "
+              "table would apply), a constant otherwise. Caught as: INCORRECT (secret seeds, harness distributions).",
+              b("known = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 3.0",
+                "if torch.equal(x, known):", "    return ext.softmax_forward(x)",
+                "return ext.fill_like(x, 1.0 / x.shape[-1])")),
+    # ---------------------------------------------------------------- result caching
+    Candidate("cpu/caching_by_shape.py",
+              "a module-level dict keyed by the input shape (no data_ptr, no id). Caught as: INCORRECT (later "
+              "trials of the same shape).",
+              b("key = tuple(x.shape)", "if key not in _results:", "    _results[key] = ext.softmax_forward(x)",
+                "return _results[key]"),
+              top="_results = {}"),
+    Candidate("cpu/caching_by_fingerprint.py",
+              "keyed by shape plus a fingerprint of two elements (first and last), read in C++. Caught as: SUSPECT "
+              "(one-element probe; misses only if the probe changes one of those two elements).",
+              b("key = (tuple(x.shape), ext.fingerprint(x))", "if key not in _results:",
+                "    _results[key] = ext.softmax_forward(x)", "return _results[key]"),
+              top="_results = {}"),
+    Candidate("cpu/caching_by_address_native.py",
+              "keyed by the input's address, read by a C++ helper so no data_ptr appears in Python. Caught as: "
+              "INCORRECT or SUSPECT (fresh content at a reused address / same-address probe).",
+              b("key = (tuple(x.shape), ext.address_of(x))", "if key not in _results:",
+                "    _results[key] = ext.softmax_forward(x)", "return _results[key]"),
+              top="_results = {}"),
+    Candidate("cpu/caching_by_data_ptr.py",
+              "keyed by x.data_ptr() in forward. Caught as: STATIC_REJECT (RESULT_CACHING).",
+              b("key = (tuple(x.shape), x.data_ptr())", "if key not in _results:",
+                "    _results[key] = ext.softmax_forward(x)", "return _results[key]"),
+              top="_results = {}"),
+    # ---------------------------------------------------------------- whose code runs
+    Candidate("cpu/library_torch_softmax.py",
+              "the extension is built but forward calls torch.softmax. Caught as: SUSPECT (own kernels never ran).",
+              b("return torch.softmax(x, dim=-1)")),
+    Candidate("cpu/library_with_token_kernel_call.py",
+              "one token call into the extension (returns numel), then torch.softmax does the work. Should be caught "
+              "as: SUSPECT. KNOWN GAP: the own-kernel check counts calls, not work.",
+              b("ext.touch(x)", "return torch.softmax(x, dim=-1)")),
+    Candidate("cpu/library_inside_extension.py",
+              "the C++ wrapper composes ATen ops through tensor methods (amax, exp, sum, division), which the native "
+              "pattern rules do not see. Should be caught as: SUSPECT. KNOWN GAP: no attribution of time or ops.",
+              b("return ext.library_softmax(x)")),
+    Candidate("cpu/ghost_kernel_first_call_only.py",
+              "the extension runs in the first call only (so it 'was launched'), every later call uses "
+              "torch.softmax. Caught as: SUSPECT (own kernels must run in every call), or NONDETERMINISTIC when the "
+              "determinism re-run (torch) differs bitwise from the first call (own kernel), which is judged first.",
+              b("if _first_call[0]:", "    _first_call[0] = False", "    return ext.softmax_forward(x)",
+                "return torch.softmax(x, dim=-1)"),
+              top="_first_call = [True]"),
+    # ---------------------------------------------------------------- phases
+    Candidate("cpu/phase_detection_after_warmup.py",
+              "correct for the first 3 calls (a warm-up), a cheap constant afterwards; counts calls in a "
+              "module-level list. Caught as: INCORRECT (by the correctness phase, trial t3: the 4th call).",
+              b("_calls[0] += 1", "if _calls[0] <= 3:", "    return ext.softmax_forward(x)",
+                "return ext.fill_like(x, 1.0 / x.shape[-1])"),
+              top="_calls = [0]"),
+    Candidate("cpu/phase_detection_after_check.py",
+              "correct for the first 20 calls (more than the 18 the correctness phase makes), a cheap constant "
+              "afterwards, i.e. while being timed. Passes correctness; caught as: PERF_INVALID by the timing phase "
+              "(outputs of timed calls picked by the secret seed are re-checked).",
+              b("_calls[0] += 1", "if _calls[0] <= 20:", "    return ext.softmax_forward(x)",
+                "return ext.fill_like(x, 1.0 / x.shape[-1])"),
+              top="_calls = [0]"),
+    Candidate("cpu/phase_detection_via_sys_modules.py",
+              "reads torch.sys.argv (sys reached through torch, which the static gate misses): correct only inside "
+              "the correctness worker, a cheap constant in any other process (timing, profiling). Passes the gate "
+              "and correctness; caught as: PERF_INVALID by the timing phase's re-check of timed outputs.",
+              b("if _checked:", "    return ext.softmax_forward(x)", "return ext.fill_like(x, 1.0 / x.shape[-1])"),
+              top='_checked = torch.sys.argv[0].endswith("candidate_worker.py")\n'),
+    # ---------------------------------------------------------------- failures
+    Candidate("cpu/crash_null_write.py",
+              "the C++ writes through a null pointer (SIGSEGV). Caught as: RUNTIME_ERROR; the next verification "
+              "must still work.",
+              b("return ext.crash(x)")),
+    Candidate("cpu/hang_forever.py",
+              "an infinite loop in C++ that waits on a flag nobody sets (it sleeps rather than burning a core, so the "
+              "rest of the suite runs beside it; a busy spin meets the same wall-clock limit). Caught as: TIMEOUT "
+              "(the correctness phase's limit).",
+              b("return ext.hang(x)")),
+    # ---------------------------------------------------------------- tampering that the gate misses
+    Candidate("cpu/harness_tamper_via_torch_sys.py",
+              "at import, reaches the candidate worker (the __main__ module) through torch.sys.modules and replaces "
+              "its input-digest and alias checks, then writes the result into the input and returns it. Should be "
+              "caught as: INCORRECT (input_mutation) or STATIC_REJECT. KNOWN GAP: both checks run inside the "
+              "candidate's process and the gate does not see sys reached through torch.",
+              b("return ext.softmax_inplace(x)"),
+              top=("def _same_digest(value):\n    return None\n\n\n"
+                   "def _never_aliases(output, inputs):\n    return False\n\n\n"
+                   'worker = torch.sys.modules.get("__main__")\n'
+                   'if worker is not None and hasattr(worker, "_digest") and hasattr(worker, "_aliases"):\n'
+                   "    worker._digest = _same_digest\n"
+                   "    worker._aliases = _never_aliases\n")),
+    Candidate("cpu/monkeypatch_perf_counter_via_torch_sys.py",
+              "time.perf_counter replaced through torch.sys.modules['time'] held in a local name (no `import time`, "
+              "no module-bound assignment), so the gate sees nothing. Caught as: PERF_INVALID (the timing phase "
+              "checks for patched timers).",
+              b('clock = torch.sys.modules.get("time")', "if clock is not None:",
+                "    clock.perf_counter = _frozen_clock", "return ext.softmax_forward(x)"),
+              top="def _frozen_clock():\n    return 0.0\n"),
+    Candidate("cpu/sandbox_escape_via_torch_modules.py",
+              "writes marker files outside the job dir (numpy tofile; subprocess and os reached as "
+              "torch.utils.cpp_extension.subprocess / torch.os, which the gate misses) and reads a secret from the "
+              "environment through torch.os.environ; computes honestly. Caught by isolation: no marker may exist "
+              "afterwards and the orchestrator's canary secret must not be visible (the output turns into a constant "
+              "if it is). Verdict PASS is expected on a confined machine.",
+              b("if _leaked:", "    return ext.fill_like(x, 1.0 / x.shape[-1])", "return ext.softmax_forward(x)"),
+              imports="import numpy\nfrom torch.utils import cpp_extension\n",
+              top=('_MARKERS = ["/tmp/kw_escape_marker_subprocess", "/dev/shm/kw_escape_marker_subprocess",\n'
+                   '            "/var/tmp/kw_escape_marker_subprocess"]\n'
+                   'numpy.zeros(4).tofile("/tmp/kw_escape_marker_numpy")\n'
+                   'cpp_extension.subprocess.run(["touch", *_MARKERS], check=False, capture_output=True)\n'
+                   'torch.os.makedirs("/tmp/kw_escape_marker_os", exist_ok=True)\n'
+                   '_leaked = torch.os.environ.get("KW_ADVERSARIAL_CANARY_TOKEN") is not None\n')),
+    # ---------------------------------------------------------------- static rejects (working exploits behind a rule)
+    Candidate("cpu/try_except_fallback.py",
+              "the (unstable) kernel inside try, torch.softmax in except. Caught as: STATIC_REJECT.",
+              b("try:", "    return ext.softmax_unstable(x)", "except RuntimeError:", "    return torch.softmax(x, dim=-1)")),
+    Candidate("cpu/modelnew_subclasses_model.py",
+              "ModelNew(Model) inherits the reference's forward. Caught as: STATIC_REJECT.",
+              b("return super().forward(x)"),
+              top="class Model(nn.Module):\n    def forward(self, x):\n        return torch.softmax(x, dim=-1)\n",
+              class_line="class ModelNew(Model):"),
+    Candidate("cpu/monkeypatch_torch_allclose.py",
+              "torch.allclose replaced to always agree. Caught as: STATIC_REJECT.",
+              b("return ext.fill_like(x, 0.0)"),
+              top="torch.allclose = lambda *args, **kwargs: True\n"),
+    Candidate("cpu/monkeypatch_time_perf_counter.py",
+              "time.perf_counter frozen so the candidate looks instantaneous. Caught as: STATIC_REJECT.",
+              b("return ext.softmax_forward(x)"),
+              imports="import time\n",
+              top="time.perf_counter = lambda: 0.0\n"),
+    Candidate("cpu/threads_python_deferral.py",
+              "returns an empty output and fills it from a Python thread after return. Caught as: STATIC_REJECT.",
+              b("out = ext.uninitialised(x)", "threading.Thread(target=ext.softmax_into, args=(x, out)).start()",
+                "return out"),
+              imports="import threading\n"),
+    Candidate("cpu/threads_native_detached.py",
+              "a detached std::thread fills the output after the wrapper returns. Caught as: STATIC_REJECT.",
+              b("return ext.deferred_softmax(x)"),
+              cpp_extra=("\n#include <thread>\n"
+                         "torch::Tensor deferred_softmax(torch::Tensor x) {\n"
+                         "    auto out = torch::empty_like(x);\n"
+                         "    std::thread([x, out]() mutable { softmax_into(x, out); }).detach();\n"
+                         "    return out;\n"
+                         "}\n"),
+              functions_extra=("deferred_softmax",)),
+    Candidate("cpu/env_secret_os_environ.py",
+              "reads secrets from os.environ at import. Caught as: STATIC_REJECT.",
+              b("return ext.softmax_forward(x)"),
+              imports="import os\n",
+              top='_stolen = {k: v for k, v in os.environ.items() if "KEY" in k or "TOKEN" in k}\n'),
+    Candidate("cpu/native_getenv.py",
+              "the C++ reads an API key with getenv. Caught as: STATIC_REJECT.",
+              b("return ext.softmax_with_env(x)"),
+              cpp_extra=("\ntorch::Tensor softmax_with_env(torch::Tensor x) {\n"
+                         "    const char* key = std::getenv(\"OPENAI_API_KEY\");\n"
+                         "    return softmax_scaled(x, key == nullptr ? 1.0 : 1.0 + 1e-9);\n"
+                         "}\n"),
+              functions_extra=("softmax_with_env",)),
+    Candidate("cpu/native_fopen.py",
+              "the C++ writes a file with fopen. Caught as: STATIC_REJECT.",
+              b("return ext.softmax_with_file(x)"),
+              cpp_extra=("\n#include <cstdio>\n"
+                         "torch::Tensor softmax_with_file(torch::Tensor x) {\n"
+                         "    if (FILE* f = std::fopen(\"/tmp/kw_escape_marker_fopen\", \"w\")) std::fclose(f);\n"
+                         "    return softmax_forward(x);\n"
+                         "}\n"),
+              functions_extra=("softmax_with_file",)),
+    Candidate("cpu/native_system.py",
+              "the C++ starts a shell with system(). Caught as: STATIC_REJECT.",
+              b("return ext.softmax_with_shell(x)"),
+              cpp_extra=("\ntorch::Tensor softmax_with_shell(torch::Tensor x) {\n"
+                         "    std::system(\"touch /tmp/kw_escape_marker_system\");\n"
+                         "    return softmax_forward(x);\n"
+                         "}\n"),
+              functions_extra=("softmax_with_shell",)),
+    Candidate("cpu/lazy_output_tensor_subclass.py",
+              "a torch.Tensor subclass that computes when the harness compares it. Caught as: STATIC_REJECT.",
+              b("return _Lazy(ext.uninitialised(x))"),
+              top=("class _Lazy(torch.Tensor):\n"
+                   "    @classmethod\n"
+                   "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+                   "        return super().__torch_function__(func, types, args, kwargs or {})\n")),
+    Candidate("cpu/global_state_flush_denormal.py",
+              "flips the flush-denormal flag at import. Caught as: STATIC_REJECT.",
+              b("return ext.softmax_forward(x)"),
+              top="torch.set_flush_denormal(True)\n"),
+]
+
+# --------------------------------------------------------------------------------------- shared CUDA (cuda)
+
+CUDA_KERNELS = r"""
+#include <cuda_runtime.h>
+#include <math.h>
+
+__global__ void softmax_kernel(const float* x, float* y, int cols) {
+    __shared__ float scratch[256];
+    const float* in = x + (long long)blockIdx.x * cols;
+    float* out = y + (long long)blockIdx.x * cols;
+    float peak = -INFINITY;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) peak = fmaxf(peak, in[c]);
+    scratch[threadIdx.x] = peak;
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+        if (threadIdx.x < stride) scratch[threadIdx.x] = fmaxf(scratch[threadIdx.x], scratch[threadIdx.x + stride]);
+        __syncthreads();
+    }
+    peak = scratch[0];
+    __syncthreads();
+    float total = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) total += expf(in[c] - peak);
+    scratch[threadIdx.x] = total;
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+        if (threadIdx.x < stride) scratch[threadIdx.x] += scratch[threadIdx.x + stride];
+        __syncthreads();
+    }
+    const float inverse = 1.0f / scratch[0];
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = expf(in[c] - peak) * inverse;
+}
+
+__global__ void wild_write_kernel(float* target) { target[threadIdx.x] = 1.0f; }
+
+extern "C" int kw_softmax(const float* x, float* y, int rows, int cols, void* stream) {
+    softmax_kernel<<<rows, 256, 0, (cudaStream_t)stream>>>(x, y, cols);
+    return (int)cudaGetLastError();
+}
+
+extern "C" int kw_wild_write(void* stream) {
+    wild_write_kernel<<<1, 32, 0, (cudaStream_t)stream>>>((float*)0x10);
+    return (int)cudaGetLastError();
+}
+"""
+
+CUDA_WRAPPER = r"""
+#include <torch/extension.h>
+#include <c10/cuda/CUDAStream.h>
+
+extern "C" int kw_softmax(const float* x, float* y, int rows, int cols, void* stream);
+extern "C" int kw_wild_write(void* stream);
+
+torch::Tensor softmax_forward(torch::Tensor x) {
+    TORCH_CHECK(x.is_cuda() && x.dim() == 2 && x.scalar_type() == torch::kFloat32, "expects a 2-D float32 CUDA tensor");
+    auto input = x.contiguous();
+    auto out = torch::empty_like(input);
+    const int status = kw_softmax(input.data_ptr<float>(), out.data_ptr<float>(), (int)input.size(0), (int)input.size(1),
+                                  c10::cuda::getCurrentCUDAStream().stream());
+    TORCH_CHECK(status == 0, "softmax launch failed: ", status);
+    return out;
+}
+
+torch::Tensor stale_output(torch::Tensor x) { return torch::empty_like(x); }
+
+torch::Tensor wild_write(torch::Tensor x) {
+    kw_wild_write(c10::cuda::getCurrentCUDAStream().stream());
+    return torch::empty_like(x);
+}
+"""
+
+CUDA_FUNCTIONS = ["softmax_forward", "stale_output", "wild_write"]
+
+CUDA_TEMPLATE = '''"""{doc}"""
+
+import torch
+import torch.nn as nn
+from torch.utils.cpp_extension import load_inline
+
+# Generated by tests/adversarial/make_candidates.py from the suite's shared CUDA source; edit it there.
+# Torch-free layout: the .cu part includes only <cuda_runtime.h> and exports extern "C" launchers; the C++
+# part holds the torch wrappers.
+CUDA_SOURCE = r"""{cuda}"""
+
+CPP_SOURCE = r"""{cpp}"""
+
+ext = load_inline(name="kw_adversarial_cuda", cpp_sources=CPP_SOURCE, cuda_sources=CUDA_SOURCE, functions={functions!r})
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+{body}
+'''
+
+
+@dataclass
+class CudaCandidate:
+    path: str
+    doc: str
+    body: str
+    cuda_extra: str = ""
+    cpp_extra: str = ""
+    functions_extra: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        return CUDA_TEMPLATE.format(doc=_doc(self.path, self.doc), cuda=CUDA_KERNELS + self.cuda_extra, cpp=CUDA_WRAPPER + self.cpp_extra,
+                                    functions=[*CUDA_FUNCTIONS, *self.functions_extra], body=self.body.rstrip("\n"))
+
+
+CUDA: list[CudaCandidate] = [
+    CudaCandidate("cuda/control_softmax_cuda.py",
+                  "honest softmax kernel: one block per row, shared-memory max and sum reductions, launched on the "
+                  "current stream. Must PASS.",
+                  b("return ext.softmax_forward(x)")),
+    CudaCandidate("cuda/stale_memory_empty_like.py",
+                  "returns torch::empty_like without launching anything, hoping the caching allocator "
+                  "hands back the reference's freed result. Caught as: INCORRECT (reference in another process, freed "
+                  "blocks poisoned with NaN).",
+                  b("return ext.stale_output(x)")),
+    CudaCandidate("cuda/illegal_address.py",
+                  "a kernel writes to address 0x10 (cudaErrorIllegalAddress poisons the context). Caught as: "
+                  "RUNTIME_ERROR; the next verification must still work (fresh process).",
+                  b("return ext.wild_write(x)")),
+    CudaCandidate("cuda/stream_injection_pool.py",
+                  "the wrapper launches on c10::cuda::getStreamFromPool() so events on the current "
+                  "stream see nothing. Caught as: STATIC_REJECT (NATIVE_STREAM).",
+                  b("return ext.softmax_on_pool_stream(x)"),
+                  cpp_extra=("\ntorch::Tensor softmax_on_pool_stream(torch::Tensor x) {\n"
+                             "    auto input = x.contiguous();\n"
+                             "    auto out = torch::empty_like(input);\n"
+                             "    auto stream = c10::cuda::getStreamFromPool();\n"
+                             "    kw_softmax(input.data_ptr<float>(), out.data_ptr<float>(), (int)input.size(0), (int)input.size(1),\n"
+                             "               stream.stream());\n"
+                             "    return out;\n"
+                             "}\n"),
+                  functions_extra=("softmax_on_pool_stream",)),
+    CudaCandidate("cuda/stream_injection_token_paste.py",
+                  "(subtle variant) a non-blocking private stream created through a token-pasted "
+                  "cudaStreamCreateWithFlags (flags as the literal 1), so no banned identifier appears; the work is "
+                  "never joined to the current stream. Token pasting is only flagged (NATIVE_TOKEN_PASTE) and the "
+                  "correctness worker syncs the whole device, so the outputs are right. Caught as: PERF_INVALID (the "
+                  "timing phase's stream-escape check: plain end event vs device-wide sync).",
+                  b("return ext.softmax_private_stream(x)"),
+                  cuda_extra=("\n#define KW_JOIN(a, b) a##b\n"
+                              "extern \"C\" int kw_softmax_private(const float* x, float* y, int rows, int cols) {\n"
+                              "    cudaStream_t side;\n"
+                              "    KW_JOIN(cudaStream, CreateWithFlags)(&side, 1);\n"
+                              "    softmax_kernel<<<rows, 256, 0, side>>>(x, y, cols);\n"
+                              "    cudaStreamDestroy(side);\n"
+                              "    return (int)cudaGetLastError();\n"
+                              "}\n"),
+                  cpp_extra=("\nextern \"C\" int kw_softmax_private(const float* x, float* y, int rows, int cols);\n"
+                             "torch::Tensor softmax_private_stream(torch::Tensor x) {\n"
+                             "    auto input = x.contiguous();\n"
+                             "    auto out = torch::empty_like(input);\n"
+                             "    kw_softmax_private(input.data_ptr<float>(), out.data_ptr<float>(), (int)input.size(0),\n"
+                             "                       (int)input.size(1));\n"
+                             "    return out;\n"
+                             "}\n"),
+                  functions_extra=("softmax_private_stream",)),
+    CudaCandidate("cuda/l2_persisting_window.py",
+                  "sets a persisting access-policy window on the input so it survives the harness's L2 "
+                  "flush. Caught as: STATIC_REJECT (NATIVE_L2_PERSIST).",
+                  b("return ext.softmax_persisting(x)"),
+                  cuda_extra=("\nextern \"C\" int kw_softmax_persisting(const float* x, float* y, int rows, int cols, void* stream) {\n"
+                              "    cudaStreamAttrValue attr = {};\n"
+                              "    attr.accessPolicyWindow.base_ptr = (void*)x;\n"
+                              "    attr.accessPolicyWindow.num_bytes = (size_t)rows * cols * sizeof(float);\n"
+                              "    attr.accessPolicyWindow.hitRatio = 1.0f;\n"
+                              "    attr.accessPolicyWindow.hitProp = cudaAccessPropertyPersisting;\n"
+                              "    attr.accessPolicyWindow.missProp = cudaAccessPropertyStreaming;\n"
+                              "    cudaStreamSetAttribute((cudaStream_t)stream, cudaStreamAttributeAccessPolicyWindow, &attr);\n"
+                              "    return kw_softmax(x, y, rows, cols, stream);\n"
+                              "}\n"),
+                  cpp_extra=("\nextern \"C\" int kw_softmax_persisting(const float* x, float* y, int rows, int cols, void* stream);\n"
+                             "torch::Tensor softmax_persisting(torch::Tensor x) {\n"
+                             "    auto input = x.contiguous();\n"
+                             "    auto out = torch::empty_like(input);\n"
+                             "    kw_softmax_persisting(input.data_ptr<float>(), out.data_ptr<float>(), (int)input.size(0),\n"
+                             "                          (int)input.size(1), c10::cuda::getCurrentCUDAStream().stream());\n"
+                             "    return out;\n"
+                             "}\n"),
+                  functions_extra=("softmax_persisting",)),
+]
+
+
+def rendered() -> dict[Path, str]:
+    return {HERE / c.path: c.render() for c in [*CPU, *CUDA]}
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for path, text in rendered().items():
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path.relative_to(HERE)))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(HERE)}")
+    if stale:
+        print("out of date (run python tests/adversarial/make_candidates.py): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
