@@ -8,7 +8,6 @@ report, the verdict and the flags.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -215,7 +214,7 @@ def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> N
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+def builds(build_cache_root: Path) -> list[Any]:
     """The one C++ extension every candidate in candidates.py uses, built once for this module."""
     from kernelwright.sandbox.build import BuildCache, build_all
     from kernelwright.sandbox.candidate_loading import exec_candidate, recording_loader
@@ -223,8 +222,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
 
     specs: list[Any] = []
     exec_candidate(HONEST, "candidate.py", recording_loader(specs))
-    root = os.environ.get("KERNELWRIGHT_TEST_BUILD_CACHE")
-    cache = BuildCache(Path(root) if root else tmp_path_factory.mktemp("builds"))
+    cache = BuildCache(build_cache_root)
     built = build_all(specs, default_toolchain("cpu"), cache)
     assert all(b.ok for b in built), [b.errors for b in built]
     return built
@@ -400,7 +398,7 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 
 
 @pytest.fixture(scope="module")
-def cuda_builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+def cuda_builds(build_cache_root: Path) -> list[Any]:
     from kernelwright.sandbox.build import BuildCache, build_all
     from kernelwright.sandbox.candidate_loading import exec_candidate, recording_loader
     from kernelwright.sandbox.extensions import default_toolchain
@@ -408,8 +406,7 @@ def cuda_builds(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     specs: list[Any] = []
     exec_candidate(CUDA_TEMPLATE.format(cuda=CUDA_SOFTMAX, function="softmax_forward"), "candidate.py",
                    recording_loader(specs))
-    root = os.environ.get("KERNELWRIGHT_TEST_BUILD_CACHE")
-    cache = BuildCache(Path(root) if root else tmp_path_factory.mktemp("cuda"))
+    cache = BuildCache(build_cache_root)
     built = build_all(specs, default_toolchain("cuda"), cache)
     assert all(b.ok for b in built), [b.errors for b in built]
     return built

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -33,3 +34,14 @@ def human_bytes(value: int) -> str:
         if value >= scale:
             return f"{value / scale:.1f} {unit}"
     return f"{value} B"
+
+
+def require_device(device: str) -> None:
+    """`cpu`, or `cuda` with a visible GPU; anything else is one clear line."""
+    if device not in ("cpu", "cuda"):
+        fail(f"unknown device {escape(repr(device))}: use --device cpu or --device cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("no CUDA GPU is visible here: use --device cpu (C++ candidates), or run on a GPU machine")

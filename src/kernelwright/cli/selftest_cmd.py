@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from .render import console, fail
+from .render import console, fail, require_device
 
 
 def selftest_command(
@@ -20,13 +20,7 @@ def selftest_command(
     """Run every exploit and honest control of the adversarial suite through the verifier."""
     from ..selftest import SelftestError, cases_for, run_selftest
 
-    if device not in ("cpu", "cuda"):
-        fail(f"unknown device '{escape(device)}': use --device cpu or --device cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            fail("no CUDA GPU is visible here: run `kernelwright selftest --device cpu`, or run on a GPU machine")
+    require_device(device)
     try:
         total = len(cases_for(device, names=case or None))
         with Progress(console=console, transient=True, disable=as_json) as progress:

@@ -18,7 +18,7 @@ from ..verify.models import VerificationResult
 from ..verify.pipeline import Device, VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from .db_cmd import db_path
-from .render import console, fail
+from .render import console, fail, require_device
 
 VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
                  "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
@@ -38,13 +38,7 @@ def verify_command(
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
 ) -> None:
     """Verify one candidate: static gate, isolated build, correctness trials and probes, then timing."""
-    if device not in ("cpu", "cuda"):
-        fail(f"unknown device '{escape(device)}': use --device cpu or --device cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            fail("no CUDA GPU is visible here: use --device cpu (C++ candidates), or run on a GPU machine")
+    require_device(device)
     try:
         loaded = find_task(task, tasks_dir)
     except (TaskNotFound, TaskSourceError) as exc:
@@ -143,8 +137,7 @@ def check_command(
     from ..tasks import load_tasks
     from ..verify.admission import admit
 
-    if device not in ("cpu", "cuda"):
-        fail(f"unknown device '{escape(device)}': use --device cpu or --device cuda")
+    require_device(device)
     loaded = load_tasks(paths)
     reports = []
     with Progress(console=console, transient=True, disable=as_json) as progress:
