@@ -194,8 +194,11 @@ def test_escape_candidate_is_live(tmp_path: Path) -> None:
               "namespace = {}\n"
               f"exec(compile(open({str(HERE / case.file)!r}).read(), 'candidate.py', 'exec'), namespace)\n"
               "print('leaked' if namespace['_leaked'] else 'sealed')\n")
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", str(tmp_path), "/tmp",
-            "--unshare-net", "--die-with-parent", "--", sys.executable, "-c", script]
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", str(tmp_path), "/tmp"]
+    for runtime in {Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]}:
+        if runtime.is_relative_to("/tmp"):  # a venv or checkout under /tmp must stay visible over the scratch /tmp
+            argv += ["--ro-bind", str(runtime), str(runtime)]
+    argv += ["--unshare-net", "--die-with-parent", "--", sys.executable, "-c", script]
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, case.canary_env: "x"}, timeout=120)
     assert done.stdout.strip().splitlines()[-1:] == ["leaked"], done.stderr[-2000:]
     written = {p.name for p in tmp_path.iterdir()}

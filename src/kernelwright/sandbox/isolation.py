@@ -307,7 +307,8 @@ _BWRAP_PROBE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tm
 def _runtime_paths(env: Mapping[str, str]) -> set[Path]:
     """What a worker needs to start Python and import kernelwright, wherever it is installed."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(_PACKAGE_ROOT)}
-    paths.update(p for p in sys.path if os.path.isabs(p))
+    # A folder above the package (the checkout, the cwd of `python -m`) would unmask everything beside it.
+    paths.update(p for p in sys.path if os.path.isabs(p) and not _PACKAGE_ROOT.is_relative_to(Path(p).resolve()))
     paths.update(p for name in ("CUDA_HOME", "CUDA_PATH") if (p := env.get(name)) and os.path.isabs(p))
     paths.update(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p))
     return {Path(p).resolve() for p in paths if os.path.exists(p)}

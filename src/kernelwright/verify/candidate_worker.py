@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .attribution import attribute
 from ..sandbox.candidate_loading import CandidateError, CountingExtension, cached_loader, exec_candidate
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
@@ -46,6 +47,18 @@ def run(job: Path) -> dict[str, Any]:
             result["calls"].append(_call(call, models[call["model"]], job, device, kept, request.get("output_bytes", [])))
         except Exception as exc:
             return {**result, "ok": False, "stage": f"forward (call {call['id']})", **_error(exc)}
+    first = request["calls"][0] if request["calls"] else None
+    if first is not None:
+        inputs = [_to_device(x, device) for x in torch.load(job / first["inputs"], weights_only=True)]
+        model = models[first["model"]]
+        CountingExtension.profiling = True
+        try:
+            with torch.no_grad():
+                result["attribution"] = attribute(lambda: model(*inputs), device, request.get("own_kernels", []))
+        except Exception as exc:  # the profiler is evidence, not a verdict: its failure is reported, not fatal
+            result["attribution"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            CountingExtension.profiling = False
     return result
 
 
@@ -75,7 +88,6 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     _poison(device, output_bytes)
     _sync(device)
     CountingExtension.calls.clear()
-    CountingExtension.seconds.clear()
     started = time.perf_counter()
     with torch.no_grad():
         out = model(*inputs)
@@ -91,7 +103,7 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
         kept[call["id"]] = inputs
     del spacer
     return {"id": call["id"], "types": types, "aliases": aliases, "inputs_changed": changed, "seconds": elapsed,
-            "own_calls": dict(CountingExtension.calls), "own_seconds": sum(CountingExtension.seconds.values())}
+            "own_calls": dict(CountingExtension.calls)}
 
 
 def _to_device(value: Any, device: str) -> Any:

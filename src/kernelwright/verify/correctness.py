@@ -45,7 +45,9 @@ def new_seed() -> int:
 
 
 def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome], shapes: list[Shape],
-                    device: str, seed: int) -> CorrectnessRun:
+                    device: str, seed: int, own_kernels: list[str] | None = None) -> CorrectnessRun:
+    """`own_kernels`: the `__global__` names in the candidate's CUDA sources, for profiler attribution."""
+    own_kernels = own_kernels or []
     dtype = task.declarations.dtype
     has_weights = (task.specs.param_count if task.specs else 1) > 0
     plan = make_plan(seed, device, dtype, shapes, has_weights)
@@ -70,6 +72,7 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             "calls": [{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
                        "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1)} for i, t in enumerate(usable)],
             "output_bytes": sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
+            "own_kernels": own_kernels,
         }
         (job / "request.json").write_text(json.dumps(request))
         run.outcome = run_isolated(
@@ -145,10 +148,11 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
             ))
         else:
             report.trials_passed += 1
-    if run.plan.device == "cpu":
-        forward = sum(c.get("seconds", 0.0) for c in calls.values())
-        own = sum(c.get("own_seconds", 0.0) for c in calls.values())
-        report.own_kernel_share = min(1.0, own / forward) if forward > 0 else None
+    report.attribution = run.worker.get("attribution") or {}
+    share = report.attribution.get("own_share")
+    report.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
+    if run.plan.device.startswith("cuda") and share is not None and not report.attribution.get("own_kernels_seen"):
+        report.probes.setdefault("own_kernels", "the profiler saw none of the candidate's own kernels run")
     for trial in usable:
         if trial.purpose == "determinism" and trial.id in outputs and trial.source_trial in outputs:
             same = all(a is not None and b is not None and torch.equal(a, b)

@@ -37,7 +37,8 @@ class CorrectnessReport(BaseModel):
     probes: dict[str, str] = Field(default_factory=dict)
     weights: dict[str, str] = Field(default_factory=dict)
     own_calls: dict[str, int] = Field(default_factory=dict)
-    own_kernel_share: float | None = None  # CPU: share of forward() wall time inside the candidate's own functions
+    own_kernel_share: float | None = None  # share of forward() the candidate's own code did (see attribution)
+    attribution: dict[str, Any] = Field(default_factory=dict)
 
 
 class VerificationResult(BaseModel):

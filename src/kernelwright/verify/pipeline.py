@@ -16,6 +16,7 @@ from ..sandbox.extensions import ExtensionSpec, default_toolchain
 from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
 from ..sandbox.static_gate import static_gate
 from ..tasks import Task, cpu_scale_variants, task_variants
+from .attribution import kernel_names
 from .correctness import CorrectnessRun, ReferenceError_, new_seed, read_json, run_correctness
 from .models import VerificationResult
 from .plan import Shape
@@ -115,7 +116,8 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
 
     seed = options.seed if options.seed is not None else new_seed()
     try:
-        run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed)
+        run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed,
+                              own_kernels=kernel_names([src for spec in specs for src in spec.cuda_sources]))
     except ReferenceError_ as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")

@@ -1,0 +1,93 @@
+"""Which work in one forward() is the candidate's own: torch.profiler over a call, inside the worker.
+
+CPU: time inside the candidate's extension functions, less the ATen compute they call into, over the whole
+call. CUDA: device time of kernels the candidate's sources define (`__global__` names), over all kernels.
+The numbers are evidence computed in the candidate's process; the orchestrator only applies policy to them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.profiler import ProfilerActivity, profile, record_function
+
+OWN_PREFIX = "kw_own::"
+CALL = "kw_forward"
+GLOBAL_NAME = re.compile(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?(?:static\s+)?void\s+(\w+)")
+# Allocation, views and copies a wrapper legitimately performs; everything else from ATen is library compute.
+GLUE = re.compile(r"^aten::(empty|empty_like|empty_strided|zeros|zeros_like|ones|ones_like|full|full_like|"
+                  r"view|reshape|_reshape_alias|_unsafe_view|as_strided|contiguous|clone|copy_|to|_to_copy|"
+                  r"detach|alias|resize_|size|stride|numel|select|slice|t|transpose|permute|expand|unsqueeze|"
+                  r"squeeze|flatten|item|_local_scalar_dense|lift_fresh|set_|fill_|zero_)$")
+
+
+def kernel_names(cuda_sources: list[str]) -> list[str]:
+    return sorted({name for source in cuda_sources for name in GLOBAL_NAME.findall(source)})
+
+
+def attribute(call: Callable[[], Any], device: str, own_kernels: list[str]) -> dict[str, Any]:
+    """Profiles one call and says how much of it the candidate's own code did."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        with record_function(CALL):
+            call()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    events = list(prof.events())
+    if device.startswith("cuda"):
+        return _device_share(events, own_kernels)
+    return _cpu_share(events)
+
+
+def _cpu_share(events: list[Any]) -> dict[str, Any]:
+    own_us, library_inside_us, library_outside_us = 0.0, 0.0, 0.0
+    library: dict[str, float] = {}
+    for event in events:
+        if event.name.startswith(OWN_PREFIX):
+            own_us += event.cpu_time_total
+            for child in event.cpu_children:
+                if child.name.startswith("aten::") and not GLUE.match(child.name):
+                    library_inside_us += child.cpu_time_total
+                    library[child.name] = library.get(child.name, 0.0) + child.cpu_time_total
+        elif _top_level(event) and event.name.startswith("aten::") and not GLUE.match(event.name):
+            library_outside_us += event.cpu_time_total
+            library[event.name] = library.get(event.name, 0.0) + event.cpu_time_total
+    whole = sum(event.cpu_time_total for event in events if event.name == CALL)
+    total = max(whole, own_us + library_outside_us, 1e-9)
+    return {
+        "method": "torch.profiler (cpu)",
+        "own_share": max(0.0, min(1.0, (own_us - library_inside_us) / total)),
+        "own_us": own_us - library_inside_us,
+        "library_us": library_inside_us + library_outside_us,
+        "library_ops": dict(sorted(library.items(), key=lambda item: -item[1])[:8]),
+    }
+
+
+def _top_level(event: Any) -> bool:
+    """Directly inside the profiled call (not nested in another op, ours or ATen's)."""
+    parent = event.cpu_parent
+    return parent is not None and parent.name == CALL
+
+
+def _device_share(events: list[Any], own_kernels: list[str]) -> dict[str, Any]:
+    kernels: dict[str, float] = {}
+    for event in events:
+        for kernel in getattr(event, "kernels", []) or []:
+            kernels[kernel.name] = kernels.get(kernel.name, 0.0) + kernel.duration
+    total = sum(kernels.values())
+    own = {name: us for name, us in kernels.items() if any(_launches(name, k) for k in own_kernels)}
+    return {
+        "method": "torch.profiler (cuda kernels)",
+        "own_share": sum(own.values()) / total if total else 0.0,
+        "own_us": sum(own.values()),
+        "library_us": total - sum(own.values()),
+        "kernels": dict(sorted(kernels.items(), key=lambda item: -item[1])[:12]),
+        "own_kernels_seen": sorted(own),
+    }
+
+
+def _launches(kernel: str, declared: str) -> bool:
+    return re.search(rf"(^|[^\w]){re.escape(declared)}([^\w]|$)", kernel) is not None
