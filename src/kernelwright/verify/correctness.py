@@ -6,6 +6,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from .policy import load_tolerances
 TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by a private /tmp
 
 
-class ReferenceError_(Exception):
+class ReferenceFailure(Exception):
     """The task's own reference failed: a task problem, not the candidate's."""
 
 
@@ -85,8 +86,6 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             _judge_trials(task, run, usable, job, trusted)
         return run
     finally:
-        import shutil
-
         shutil.rmtree(job, ignore_errors=True)
         shutil.rmtree(trusted, ignore_errors=True)
 
@@ -111,10 +110,10 @@ def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> d
         proc = subprocess.run([sys.executable, "-m", "kernelwright.verify.reference_worker", str(path)],
                               capture_output=True, text=True, timeout=limits.timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        raise ReferenceError_(f"the reference did not finish within {limits.timeout_s:g} s") from None
+        raise ReferenceFailure(f"the reference did not finish within {limits.timeout_s:g} s") from None
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ReferenceError_(f"the task's reference failed: {tail[0]}")
+        raise ReferenceFailure(f"the task's reference failed: {tail[0]}")
     return json.loads((trusted / "reference.json").read_text())
 
 

@@ -17,7 +17,7 @@ from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
 from ..sandbox.static_gate import static_gate
 from ..tasks import Task, cpu_scale_variants, task_variants
 from .attribution import kernel_names
-from .correctness import CorrectnessRun, ReferenceError_, new_seed, read_json, run_correctness
+from .correctness import CorrectnessRun, ReferenceFailure, new_seed, read_json, run_correctness
 from .models import VerificationResult
 from .plan import Shape
 from .policy import load_tolerances
@@ -118,7 +118,7 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     try:
         run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed,
                               own_kernels=kernel_names([src for spec in specs for src in spec.cuda_sources]))
-    except ReferenceError_ as exc:
+    except ReferenceFailure as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
     result = judge(run, base, flags, findings, build_rows, seed)
