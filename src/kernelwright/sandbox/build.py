@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .extensions import ExtensionSpec, Toolchain, build_key, module_name
-from .isolation import load_limits, read_worker_file, run_isolated
+from .isolation import load_limits, read_worker_file, read_worker_json, run_isolated
 from .pch import ensure_pch
 
 DEFAULT_CACHE = Path("runs") / "cache" / "builds"
@@ -98,7 +98,7 @@ def build_extension(spec: ExtensionSpec, toolchain: Toolchain, cache: BuildCache
             readable_extra=[header.parent] if header else [],
         )
         log = _read(job, "stdout.txt") + _read(job, "stderr.txt")
-        result = _read_json(job, "result.json")
+        result = read_worker_json(job, "result.json")
         ok = bool(result.get("ok")) and not outcome.timed_out
         built = BuildOutcome(
             key=key, module=module_name(key), ok=ok, cached=False, toolchain=toolchain,
@@ -144,10 +144,3 @@ def _read(job: Path, name: str) -> str:
         return read_worker_file(job, name).decode(errors="replace")
     except (OSError, ValueError):
         return ""
-
-
-def _read_json(job: Path, name: str) -> dict:
-    try:
-        return json.loads(read_worker_file(job, name))
-    except (OSError, ValueError):
-        return {}

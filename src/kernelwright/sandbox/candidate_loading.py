@@ -72,6 +72,16 @@ def exec_candidate(source: str, path: str, load_inline: Callable[..., Any]) -> t
     return module
 
 
+def adopt_weights(model: torch.nn.Module, reference_state: dict[str, Any]) -> str:
+    """Gives ModelNew the reference's weights when its parameters match Model's by name and shape ("loaded");
+    otherwise it keeps the weights its own seeded construction made ("seeded")."""
+    own = model.state_dict()
+    if own.keys() == reference_state.keys() and all(own[k].shape == v.shape for k, v in reference_state.items()):
+        model.load_state_dict(reference_state)
+        return "loaded"
+    return "seeded"
+
+
 def recording_loader(specs: list[ExtensionSpec]) -> Callable[..., Any]:
     def load_inline(*args: Any, **kwargs: Any) -> PendingExtension:
         specs.append(spec_from_call(args, kwargs))

@@ -13,6 +13,7 @@ Confinement, strongest first (see `probe_isolation`):
 from __future__ import annotations
 
 import errno
+import json
 import fnmatch
 import functools
 import os
@@ -29,7 +30,7 @@ import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -665,3 +666,12 @@ def read_worker_file(job_dir: Path, name: str, max_bytes: int = 64 * 1024 * 1024
         return data
     finally:
         os.close(fd)
+
+
+def read_worker_json(job_dir: Path, name: str, max_bytes: int = 32 * 1024 * 1024) -> dict[str, Any]:
+    """A worker's JSON result object, read as read_worker_file does; {} when absent, malformed or not an object."""
+    try:
+        value = json.loads(read_worker_file(job_dir, name, max_bytes))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

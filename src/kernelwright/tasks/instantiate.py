@@ -30,16 +30,31 @@ def instantiate(
 
     This allocates real memory: callers choose a variant that fits the device.
     """
-    tree = with_constants(parse_task_source(task.source, task.path).tree, overrides or {})
-    namespace: dict[str, Any] = {"__name__": f"kernelwright_task_{task.short_hash}", "__file__": task.path}
+    namespace = task_namespace(task.source, task.path, overrides or {})
     target = TORCH_DTYPES[dtype or task.declarations.dtype]
     with quiet():
-        exec(compile(tree, task.path, "exec"), namespace)
         torch.manual_seed(seed)
         init_inputs = list(namespace["get_init_inputs"]())
         model = namespace["Model"](*init_inputs).to(device=device, dtype=target).eval()
         inputs = [_place(value, device, target) for value in namespace["get_inputs"]()]
     return Instance(model=model, inputs=inputs, init_inputs=init_inputs)
+
+
+def task_inputs(task: Task, overrides: dict[str, int], *, device: str, seed: int) -> list[Any]:
+    """Only the task's get_inputs() at these sizes (no Model is built), on the device, dtypes as the task makes them."""
+    namespace = task_namespace(task.source, task.path, overrides)
+    torch.manual_seed(seed)
+    with quiet():
+        return [value.to(device) if isinstance(value, torch.Tensor) else value for value in namespace["get_inputs"]()]
+
+
+def task_namespace(source: str, path: str, overrides: dict[str, int]) -> dict[str, Any]:
+    """The task module run for real (no meta device) with its integer sizes overridden."""
+    tree = with_constants(parse_task_source(source, path).tree, overrides)
+    namespace: dict[str, Any] = {"__name__": "kernelwright_task", "__file__": path}
+    with quiet():
+        exec(compile(tree, path, "exec"), namespace)
+    return namespace
 
 
 def _place(value: Any, device: str, dtype: torch.dtype) -> Any:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from ..tasks import Task, cpu_scale_variants, instantiate, task_variants
 from ..tasks.instantiate import TORCH_DTYPES
 from .compare import compare_outputs
-from .distributions import apply_domain, draw
+from .distributions import redraw
+from .reference_worker import as_list, float64, float64_copy
 from .policy import load_tolerances
 
 LOWER_PRECISION = {"float64": "float32", "float32": "float16", "float16": "bfloat16", "bfloat16": "float8_e4m3fn"}
@@ -52,10 +53,11 @@ def _check_shape(task: Task, name: str, overrides: dict[str, int], device: str, 
     dtype = task.declarations.dtype
     first = instantiate(task, overrides, device=device, seed=seed + 1, dtype=dtype)
     second = instantiate(task, overrides, device=device, seed=seed + 2, dtype=dtype)
-    inputs_a = _draw_inputs(task, first.inputs, seed + 11)
-    inputs_b = _draw_inputs(task, second.inputs, seed + 12)
+    domain_of, target = task.declarations.domain_of, TORCH_DTYPES[dtype]
+    inputs_a = redraw(first.inputs, "normal", torch.Generator().manual_seed(seed + 11), domain_of, target)
+    inputs_b = redraw(second.inputs, "normal", torch.Generator().manual_seed(seed + 12), domain_of, target)
     with torch.no_grad():
-        expected = _outputs(_as_float64(first.model), [_f64(x) for x in inputs_a])
+        expected = _outputs(float64_copy(first.model), [float64(x) for x in inputs_a])
         eager = _outputs(first.model, inputs_a)
         other_inputs = _outputs(first.model, inputs_b)
         other_weights = _outputs(second.model, inputs_a)
@@ -122,27 +124,5 @@ def _lower_precision(model: torch.nn.Module, inputs: list[Any], eager: list[torc
         return None
 
 
-def _draw_inputs(task: Task, template: list[Any], seed: int) -> list[Any]:
-    generator = torch.Generator().manual_seed(seed)
-    values = []
-    for index, value in enumerate(template):
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            fresh = apply_domain(draw(value.shape, "normal", generator), task.declarations.domain_of(index))
-            value = fresh.to(device=value.device, dtype=TORCH_DTYPES[task.declarations.dtype])
-        values.append(value)
-    return values
-
-
 def _outputs(model: torch.nn.Module, inputs: list[Any]) -> list[torch.Tensor]:
-    out = model(*inputs)
-    return [o.detach() for o in (out if isinstance(out, (tuple, list)) else [out])]
-
-
-def _as_float64(model: torch.nn.Module) -> torch.nn.Module:
-    import copy
-
-    return copy.deepcopy(model).to(torch.float64)
-
-
-def _f64(value: Any) -> Any:
-    return value.to(torch.float64) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+    return [o.detach() for o in as_list(model(*inputs))]

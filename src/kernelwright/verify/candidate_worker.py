@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .attribution import attribute
-from ..sandbox.candidate_loading import CandidateError, CountingExtension, cached_loader, exec_candidate
+from ..sandbox.candidate_loading import CandidateError, CountingExtension, adopt_weights, cached_loader, exec_candidate
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -66,12 +66,7 @@ def _build_model(module: Any, spec: dict, job: Path, device: str, dtype: torch.d
     init_inputs = torch.load(job / spec["init_inputs"], weights_only=True)
     torch.manual_seed(spec["seed"])
     model = module.ModelNew(*init_inputs).to(device=device, dtype=dtype).eval()
-    reference_state = torch.load(job / spec["state_dict"], weights_only=True)
-    own = model.state_dict()
-    if own.keys() == reference_state.keys() and all(own[k].shape == v.shape for k, v in reference_state.items()):
-        model.load_state_dict(reference_state)
-        return model, "loaded"
-    return model, "seeded"
+    return model, adopt_weights(model, torch.load(job / spec["state_dict"], weights_only=True))
 
 
 def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict, output_bytes: list[int]) -> dict:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -17,18 +15,15 @@ from typing import Any
 import torch
 
 from ..sandbox.build import BuildOutcome
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, run_isolated
+from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
 from ..tasks import Task
 from .compare import Mismatch, compare_outputs
 from .models import CorrectnessReport, TrialFailure
 from .plan import Plan, Shape, make_plan
 from .policy import load_tolerances
+from .trusted import ReferenceFailure, run_trusted
 
 TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by a private /tmp
-
-
-class ReferenceFailure(Exception):
-    """The task's own reference failed: a task problem, not the candidate's."""
 
 
 @dataclass
@@ -81,7 +76,7 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             job_dir=job, limits=load_limits("correctness"), gpu=device.startswith("cuda"),
             readable_extra=library_dirs(builds),
         )
-        run.worker = read_json(job, "result.json")
+        run.worker = read_worker_json(job, "result.json")
         if run.worker.get("ok"):
             _judge_trials(task, run, usable, job, trusted)
         return run
@@ -104,16 +99,7 @@ def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> d
                "trusted_dir": str(trusted)}
     path = trusted / "request.json"
     path.write_text(json.dumps(request))
-    limits = load_limits("reference")
-    env = {k: v for k, v in os.environ.items() if not _secret(k)}
-    try:
-        proc = subprocess.run([sys.executable, "-m", "kernelwright.verify.reference_worker", str(path)],
-                              capture_output=True, text=True, timeout=limits.timeout_s, env=env)
-    except subprocess.TimeoutExpired:
-        raise ReferenceFailure(f"the reference did not finish within {limits.timeout_s:g} s") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ReferenceFailure(f"the task's reference failed: {tail[0]}")
+    run_trusted("kernelwright.verify.reference_worker", str(path), what="the task's reference")
     return json.loads((trusted / "reference.json").read_text())
 
 
@@ -167,20 +153,6 @@ def _contract_problems(task: Task, call: dict[str, Any]) -> list[Mismatch]:
         if aliased:
             problems.append(Mismatch(output=index, reason="aliasing", detail="output shares memory with an input"))
     return problems
-
-
-def _secret(name: str) -> bool:
-    upper = name.upper()
-    return upper.endswith(("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")) or upper.startswith(("AWS_", "OPENAI", "ANTHROPIC"))
-
-
-def read_json(job: Path, name: str) -> dict[str, Any]:
-    """A worker's JSON result, read without trusting it; {} when absent or malformed."""
-    try:
-        value = json.loads(read_worker_file(job, name))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def load_worker_tensors(job: Path, name: str) -> list[torch.Tensor | None]:

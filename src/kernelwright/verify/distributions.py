@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 
@@ -28,6 +29,19 @@ def draw(shape: torch.Size, distribution: Distribution, generator: torch.Generat
         chi2 = torch.randn((2, *shape), generator=generator, dtype=torch.float64).pow(2).sum(0)
         return (normal / torch.sqrt(chi2 / 2).clamp_min(1e-3)).clamp(-1e4, 1e4)
     raise ValueError(f"unknown distribution {distribution}")
+
+
+def redraw(values: list[Any], distribution: Distribution, generator: torch.Generator,
+           domain_of: Callable[[int], str], dtype: torch.dtype) -> list[Any]:
+    """The task's inputs with every float tensor replaced by a fresh draw of the same shape, mapped into its
+    declared domain and cast to the task dtype; integer tensors and other values are kept."""
+    fresh = []
+    for index, value in enumerate(values):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            drawn = apply_domain(draw(value.shape, distribution, generator), domain_of(index))
+            value = drawn.to(device=value.device, dtype=dtype)
+        fresh.append(value)
+    return fresh
 
 
 def apply_domain(values: torch.Tensor, domain: str) -> torch.Tensor:

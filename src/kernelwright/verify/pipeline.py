@@ -13,15 +13,16 @@ from pydantic import BaseModel
 
 from ..sandbox.build import BuildCache, build_all
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
-from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
+from ..sandbox.isolation import load_limits, probe_isolation, read_worker_json, run_isolated
 from ..sandbox.static_gate import static_gate
 from ..tasks import Task, cpu_scale_variants, task_variants
 from .attribution import kernel_names
-from .correctness import CorrectnessRun, ReferenceFailure, new_seed, read_json, run_correctness
+from .correctness import CorrectnessRun, new_seed, run_correctness
 from .models import VerificationResult
 from .plan import Shape
 from .policy import load_tolerances
 from .timing import TimingReport, run_timing
+from .trusted import ReferenceFailure
 
 Device = Literal["cpu", "cuda"]
 
@@ -116,7 +117,8 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
 
     seed = options.seed if options.seed is not None else new_seed()
     try:
-        run = run_correctness(task, source, builds, correctness_shapes(task, options.device), options.device, seed,
+        shapes = correctness_shapes(task, options.device)
+        run = run_correctness(task, source, builds, shapes, options.device, seed,
                               own_kernels=kernel_names([src for spec in specs for src in spec.cuda_sources]))
     except ReferenceFailure as exc:
         raise VerifierError(str(exc)) from None
@@ -129,7 +131,7 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
                           f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
     if result.passed and options.time_candidate:
-        timing = run_timing(task, source, builds, correctness_shapes(task, options.device)[0].overrides,
+        timing = run_timing(task, source, builds, shapes[0].overrides,
                             options.device, seed, compile_baseline=options.compile_baseline)
         phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
@@ -201,7 +203,7 @@ def _inspect(source: str) -> tuple[dict, object]:
         (job / "candidate.py").write_text(source)
         outcome = run_isolated([sys.executable, "-m", "kernelwright.verify.inspect_worker", str(job)],
                                job_dir=job, limits=load_limits("inspect"), gpu=False)
-        return read_json(job, "result.json") or {"ok": False, "error": None}, outcome
+        return read_worker_json(job, "result.json") or {"ok": False, "error": None}, outcome
     finally:
         shutil.rmtree(job, ignore_errors=True)
 

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from ..tasks import Task, instantiate
-from ..tasks.instantiate import TORCH_DTYPES
-from .distributions import apply_domain, draw
+from ..tasks.instantiate import TORCH_DTYPES, task_inputs
+from .distributions import redraw
 from .plan import Plan, Trial
 
 
@@ -36,15 +36,15 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             built = instantiate(task, shapes[trial.shape], device=plan.device, seed=trial.init, dtype=plan.dtype)
             torch.save(built.init_inputs, inputs_dir / f"init_{model_id}.pt")
             torch.save(built.model.state_dict(), inputs_dir / f"state_{model_id}.pt")
-            models[model_id] = (built.model, _float64_copy(built.model))
+            models[model_id] = (built.model, float64_copy(built.model))
             report["models"][model_id] = {"params": sum(p.numel() for p in built.model.parameters())}
         inputs = _inputs_for(trial, task, shapes[trial.shape], plan, dtype, drawn)
         drawn[trial.id] = inputs
         torch.save([_cpu(x) for x in inputs], inputs_dir / f"in_{trial.id}.pt")
         model, model64 = models[model_id]
         with torch.no_grad():
-            expected = _as_list(model64(*[_float64(x) for x in inputs]))
-            eager = _as_list(model(*inputs))
+            expected = as_list(model64(*[float64(x) for x in inputs]))
+            eager = as_list(model(*inputs))
         finite = all(torch.isfinite(o).all().item() for o in expected if o.is_floating_point())
         torch.save([_cpu(o) for o in expected], trusted_dir / f"expected_{trial.id}.pt")
         torch.save([_cpu(o) for o in eager], trusted_dir / f"eager_{trial.id}.pt")
@@ -72,29 +72,18 @@ def _inputs_for(trial: Trial, task: Task, overrides: dict[str, int], plan: Plan,
             index = int(torch.randint(flat.numel(), (1,), generator=generator))
             flat[index] = flat[index] + 3.0 * (flat.float().abs().max().clamp_min(1.0))
         return changed
-    torch.manual_seed(trial.input_seed)
-    raw = instantiate_inputs(task, overrides, plan.device)
+    raw = task_inputs(task, overrides, device=plan.device, seed=trial.input_seed)
     generator = torch.Generator().manual_seed(trial.input_seed)
-    values = []
-    for index, value in enumerate(raw):
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            fresh = apply_domain(draw(value.shape, trial.distribution, generator), task.declarations.domain_of(index))
-            value = fresh.to(device=plan.device, dtype=dtype)
-        values.append(value)
-    return values
+    return redraw(raw, trial.distribution, generator, task.declarations.domain_of, dtype)
 
 
-def instantiate_inputs(task: Task, overrides: dict[str, int], device: str) -> list[Any]:
-    return instantiate(task, overrides, device=device, seed=torch.initial_seed()).inputs
-
-
-def _float64_copy(model: torch.nn.Module) -> torch.nn.Module:
+def float64_copy(model: torch.nn.Module) -> torch.nn.Module:
     import copy
 
     return copy.deepcopy(model).to(torch.float64)
 
 
-def _float64(value: Any) -> Any:
+def float64(value: Any) -> Any:
     return value.to(torch.float64) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
@@ -102,7 +91,7 @@ def _cpu(value: Any) -> Any:
     return value.detach().to("cpu") if isinstance(value, torch.Tensor) else value
 
 
-def _as_list(out: Any) -> list[torch.Tensor]:
+def as_list(out: Any) -> list[torch.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 

@@ -343,8 +343,8 @@ def _derive(seed: int, purpose: str) -> int:
 
 def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed: int, pool_size: int,
              inputs_dir: Path, trusted: Path) -> dict[str, Any]:
-    from ..sandbox.isolation import is_secret_name, load_limits, load_policy
     from .plan import Plan, Shape, Trial
+    from .trusted import ReferenceFailure, run_trusted
 
     init = _derive(seed, "weights") % 100_000 + 1
     plan = Plan(seed=seed, device=device, dtype=dtype, shapes=[Shape(name="timing", overrides=overrides)], inits=[init],
@@ -354,17 +354,10 @@ def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed
                "trusted_dir": str(trusted), "overrides": overrides, "device": device}
     path = trusted / "request.json"
     path.write_text(json.dumps(request))
-    limits = load_limits("reference")
-    deny = load_policy().env.deny
-    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)}
     try:
-        proc = subprocess.run([sys.executable, "-m", "kernelwright.verify.timing", "prepare", str(path)],
-                              capture_output=True, text=True, timeout=limits.timeout_s, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"the reference did not prepare the timing inputs within {limits.timeout_s:g} s"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return {"error": f"the task's reference failed at the timing sizes: {tail[0]}"}
+        run_trusted("kernelwright.verify.timing", "prepare", str(path), what="the task's reference at the timing sizes")
+    except ReferenceFailure as exc:
+        return {"error": str(exc)}
     prepared = json.loads((trusted / "prepare.json").read_text())
     prepared["init"] = init
     return prepared
@@ -445,7 +438,7 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
         return
     try:
         result = json.loads(read_worker_file(job, "result.json", 32 * 2**20))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # unlike read_worker_json, the reason is part of the evidence here
         why = getattr(outcome, "signal_name", None) or f"exit code {outcome.returncode}"
         tail = (outcome.stderr_tail or "").strip().splitlines()[-1:] or [""]
         report.flags.append(f"crash: the timing worker left no readable result ({why}; {type(exc).__name__})")

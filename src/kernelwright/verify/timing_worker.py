@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from ..sandbox.candidate_loading import CandidateError, CountingExtension, cached_loader, exec_candidate
+from ..sandbox.candidate_loading import CandidateError, CountingExtension, adopt_weights, cached_loader, exec_candidate
 from .distributions import apply_domain
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
@@ -145,12 +145,7 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
         candidate = module.ModelNew(*init_inputs).to(device=device, dtype=dtype).eval()
         _sync(prims)
         result["init_ms"] = (_perf_ns() - began) / 1e6  # weight preprocessing is timed apart from forward()
-        own = candidate.state_dict()
-        if own.keys() == state.keys() and all(own[k].shape == v.shape for k, v in state.items()):
-            candidate.load_state_dict(state)
-            result["weights"] = "loaded"
-        else:
-            result["weights"] = "seeded"
+        result["weights"] = adopt_weights(candidate, state)
     result["state"]["after_import"] = state_snapshot()
     subjects["candidate"] = candidate
     _sync(prims)
@@ -175,13 +170,10 @@ def _reference_model(task: dict[str, Any], init_inputs: list[Any], state: dict[s
                      dtype: torch.dtype) -> torch.nn.Module:
     """The task's own Model at the timing sizes, with the weights the candidate also gets."""
     from ..tasks.execution import quiet
-    from ..tasks.source import parse_task_source, with_constants
+    from ..tasks.instantiate import task_namespace
 
-    path = task["path"]
-    tree = with_constants(parse_task_source(task["source"], path).tree, task.get("overrides", {}))
-    namespace: dict[str, Any] = {"__name__": "kernelwright_timing_task", "__file__": path}
+    namespace = task_namespace(task["source"], task["path"], task.get("overrides", {}))
     with quiet():
-        exec(compile(tree, path, "exec"), namespace)
         torch.manual_seed(int(seed))
         model = namespace["Model"](*init_inputs).to(device=device, dtype=dtype).eval()
     model.load_state_dict(state)

@@ -1,0 +1,28 @@
+"""Running a trusted worker (the task's reference): its own process, a time limit, no secrets in its environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from ..sandbox.isolation import is_secret_name, load_limits, load_policy
+
+
+class ReferenceFailure(Exception):
+    """The task's own reference failed: a task problem, not the candidate's."""
+
+
+def run_trusted(module: str, *args: str, what: str) -> None:
+    """Runs `python -m module args` under the "reference" limits; raises ReferenceFailure naming `what`."""
+    limits = load_limits("reference")
+    deny = load_policy().env.deny
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                              timeout=limits.timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise ReferenceFailure(f"{what} did not finish within {limits.timeout_s:g} s") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ReferenceFailure(f"{what} failed: {tail[0]}")
