@@ -347,8 +347,7 @@ CPU: list[Candidate] = [
                 "return ext.fill_like(x, 1.0 / x.shape[-1])")),
     Candidate("cpu/shape_specialisation_tile512.py",
               "a fixed 512-float row tile; columns past 512 are never computed, so it is wrong at the task's nominal "
-              "16384 columns. Should be caught as: INCORRECT. KNOWN GAP on cpu: every CPU-sized shape has 509 or 511 "
-              "columns.",
+              "16384 columns. Caught as: INCORRECT (the small_odd variant is wider than the tile).",
               b("return ext.softmax_tile512(x)")),
     Candidate("cpu/fixed_seed_lookup.py",
               "computes only when the input is the task's own get_inputs() under seed 0 (where a shipped answer "
@@ -386,11 +385,11 @@ CPU: list[Candidate] = [
               b("return torch.softmax(x, dim=-1)")),
     Candidate("cpu/library_with_token_kernel_call.py",
               "one token call into the extension (returns numel), then torch.softmax does the work. Should be caught "
-              "as: SUSPECT. KNOWN GAP: the own-kernel check counts calls, not work.",
+              "as: SUSPECT (own share: the token call's time, net of the profiler's range cost, is a small share).",
               b("ext.touch(x)", "return torch.softmax(x, dim=-1)")),
     Candidate("cpu/library_inside_extension.py",
               "the C++ wrapper composes ATen ops through tensor methods (amax, exp, sum, division), which the native "
-              "pattern rules do not see. Should be caught as: SUSPECT. KNOWN GAP: no attribution of time or ops.",
+              "pattern rules do not see. Caught as: SUSPECT (ATen compute inside the extension counts as library time).",
               b("return ext.library_softmax(x)")),
     Candidate("cpu/ghost_kernel_first_call_only.py",
               "the extension runs in the first call only (so it 'was launched'), every later call uses "
@@ -432,9 +431,8 @@ CPU: list[Candidate] = [
     # ---------------------------------------------------------------- tampering that the gate misses
     Candidate("cpu/harness_tamper_via_torch_sys.py",
               "at import, reaches the candidate worker (the __main__ module) through torch.sys.modules and replaces "
-              "its input-digest and alias checks, then writes the result into the input and returns it. Should be "
-              "caught as: INCORRECT (input_mutation) or STATIC_REJECT. KNOWN GAP: both checks run inside the "
-              "candidate's process and the gate does not see sys reached through torch.",
+              "its input-digest and alias checks, then writes the result into the input and returns it. Caught as: "
+              "STATIC_REJECT (a module reached as an attribute of torch), or INCORRECT (input_mutation).",
               b("return ext.softmax_inplace(x)"),
               top=("def _same_digest(value):\n    return None\n\n\n"
                    "def _never_aliases(output, inputs):\n    return False\n\n\n"

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from kernelwright.store import Run, Store
+from kernelwright.store import LATEST_VERSION, Run, Store
 
 WRITER = textwrap.dedent("""
     import sys, time, pathlib
@@ -100,7 +100,7 @@ def test_processes_creating_the_same_database_at_once_migrate_it_once(tmp_path):
     with Store(db) as store:
         assert store.counts()["runs"] == 4
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == LATEST_VERSION
     conn.close()
 
 

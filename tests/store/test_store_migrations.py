@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 from sqlite_utils import Database
 
-from kernelwright.store import LATEST_VERSION, MIGRATIONS, Store, StoreError, migrate
+from kernelwright.store import APPLICATION_ID, LATEST_VERSION, MIGRATIONS, Store, StoreError, migrate
 from kernelwright.store.migrations import applied_migrations, schema_version
 
 TABLES = {"runs", "tasks", "candidates", "builds", "verifications", "timings", "profiles", "llm_calls", "events"}
@@ -45,13 +45,27 @@ def _add_note_column(db):
 
 def test_older_database_gets_only_the_missing_migration(tmp_path):
     db = Database(tmp_path / "kw.db")
-    assert migrate(db, MIGRATIONS) == [1]
-    assert migrate(db, (*MIGRATIONS, _add_note_column)) == [2]
+    assert migrate(db, MIGRATIONS[:1]) == [1]  # a database written by the first release
+    assert migrate(db, (*MIGRATIONS, _add_note_column)) == list(range(2, LATEST_VERSION + 2))
     assert migrate(db, (*MIGRATIONS, _add_note_column)) == []
-    assert schema_version(db) == 2
+    assert schema_version(db) == LATEST_VERSION + 1
     assert "extra" in db["runs"].columns_dict
-    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "_add_note_column"]
+    assert {"task_hash", "round", "purpose", "subject_id", "sequence"} <= set(db["llm_calls"].columns_dict)
+    assert {"llm_call_id", "judge_call_id"} <= set(db["candidates"].columns_dict)
+    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "agent_links", "_add_note_column"]
     db.close()
+
+
+def test_rows_written_before_a_migration_survive_it(tmp_path):
+    db = Database(tmp_path / "kw.db")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # as the first release's Store wrote it
+    migrate(db, MIGRATIONS[:1])
+    db.execute("INSERT INTO runs (id, created_at, kind, status) VALUES ('r1', '2026-01-01', 'verify', 'finished')")
+    db.conn.commit()
+    migrate(db)
+    db.close()
+    with Store(tmp_path / "kw.db") as store:
+        assert [run.id for run in store.runs()] == ["r1"]
 
 
 def test_failing_migration_rolls_back_completely(tmp_path):
@@ -62,7 +76,7 @@ def test_failing_migration_rolls_back_completely(tmp_path):
     db = Database(tmp_path / "kw.db")
     with pytest.raises(RuntimeError):
         migrate(db, (*MIGRATIONS, broken))
-    assert schema_version(db) == 1
+    assert schema_version(db) == LATEST_VERSION
     assert "half_done" not in db.table_names()
     assert not db.conn.in_transaction
     db.close()
@@ -85,7 +99,7 @@ def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
 def test_migrate_refuses_newer_database(tmp_path):
     db = Database(tmp_path / "kw.db")
     migrate(db, (*MIGRATIONS, _add_note_column))
-    with pytest.raises(StoreError, match="schema version 2"):
+    with pytest.raises(StoreError, match=f"schema version {LATEST_VERSION + 1}"):
         migrate(db, MIGRATIONS)
     assert not db.conn.in_transaction
     db.close()

@@ -130,7 +130,27 @@ def initial_schema(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (initial_schema,)
+def agent_links(db: Database) -> None:
+    """Migration 2: what the agent loop links together.
+
+    An LLM call names its task, round, purpose and the candidate it read; a candidate names the Coder call
+    that wrote it and the Judge call whose advice it followed; a profile names its task and whether it fell back.
+    """
+    for statement in (
+        "ALTER TABLE llm_calls ADD COLUMN task_hash TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN round INTEGER",
+        "ALTER TABLE llm_calls ADD COLUMN purpose TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN subject_id TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN sequence INTEGER",
+        "CREATE INDEX llm_calls_by_task ON llm_calls(run_id, task_hash, role, sequence)",
+        "ALTER TABLE candidates ADD COLUMN llm_call_id TEXT",
+        "ALTER TABLE candidates ADD COLUMN judge_call_id TEXT",
+        "ALTER TABLE profiles ADD COLUMN fallback TEXT",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links)
 LATEST_VERSION = len(MIGRATIONS)
 
 

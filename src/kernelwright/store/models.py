@@ -122,6 +122,8 @@ class Candidate(Record):
     source: str
     source_hash: str = ""
     created_at: str = Field(default_factory=utc_now)
+    llm_call_id: str | None = None  # the Coder call that wrote it
+    judge_call_id: str | None = None  # the Judge call whose advice it followed
 
     @model_validator(mode="after")
     def _fill_source_hash(self) -> Candidate:
@@ -192,6 +194,7 @@ class Profile(Record):
     metrics: dict[str, Any] = Field(default_factory=dict)
     raw: str | None = None
     created_at: str = Field(default_factory=utc_now)
+    fallback: str | None = None  # why the preferred profiler was not used, when it was not
 
 
 class LLMCall(Record):
@@ -210,6 +213,11 @@ class LLMCall(Record):
     retries: int = 0
     error: str | None = None
     created_at: str = Field(default_factory=utc_now)
+    task_hash: str | None = None
+    round: int | None = None
+    purpose: str | None = None  # seed, repair, optimise (Coder); correction, optimisation (Judge)
+    subject_id: str | None = None  # the candidate the call was shown
+    sequence: int | None = None  # order of this role's calls within the run's task
 
 
 class Event(Record):

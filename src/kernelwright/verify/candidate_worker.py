@@ -47,10 +47,11 @@ def run(job: Path) -> dict[str, Any]:
             result["calls"].append(_call(call, models[call["model"]], job, device, kept, request.get("output_bytes", [])))
         except Exception as exc:
             return {**result, "ok": False, "stage": f"forward (call {call['id']})", **_error(exc)}
-    first = request["calls"][0] if request["calls"] else None
-    if first is not None:
-        inputs = [_to_device(x, device) for x in torch.load(job / first["inputs"], weights_only=True)]
-        model = models[first["model"]]
+    # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
+    largest = max(request["calls"], key=lambda call: (job / call["inputs"]).stat().st_size, default=None)
+    if largest is not None:
+        inputs = [_to_device(x, device) for x in torch.load(job / largest["inputs"], weights_only=True)]
+        model = models[largest["model"]]
         CountingExtension.profiling = True
         try:
             with torch.no_grad():

@@ -17,12 +17,16 @@ def task_record(task: Task) -> TaskRecord:
 
 def record_verification(store: Store, run_id: str, task: Task, source: str, result: VerificationResult, *,
                         backend: Backend, origin: str = "manual", parent_id: str | None = None,
-                        round_index: int = 0) -> Verification:
-    """Writes everything in one transaction, so a crash leaves all of it or none."""
+                        round_index: int = 0, candidate: Candidate | None = None) -> Verification:
+    """Writes everything in one transaction, so a crash leaves all of it or none.
+
+    `candidate`: one already stored (the agent loop stores a candidate before verifying it); else one is added.
+    """
     with store.transaction():
         store.upsert_task(task_record(task))
-        candidate = store.add(Candidate(run_id=run_id, task_hash=task.hash, parent_id=parent_id, round=round_index,
-                                        origin=origin, backend=backend, source=source))
+        if candidate is None:
+            candidate = store.add(Candidate(run_id=run_id, task_hash=task.hash, parent_id=parent_id,
+                                            round=round_index, origin=origin, backend=backend, source=source))
         for build in result.builds:
             store.add(Build(candidate_id=candidate.id, source_hash=build["key"], backend=backend, ok=build["ok"],
                             cached=build["cached"], seconds=build["seconds"], log=build.get("errors") or "",

@@ -1,7 +1,6 @@
 """timer / checker monkeypatch: at import, reaches the candidate worker (the __main__ module) through
 torch.sys.modules and replaces its input-digest and alias checks, then writes the result into the input and
-returns it. Should be caught as: INCORRECT (input_mutation) or STATIC_REJECT. KNOWN GAP: both checks run inside
-the candidate's process and the gate does not see sys reached through torch."""
+returns it. Caught as: STATIC_REJECT (a module reached as an attribute of torch), or INCORRECT (input_mutation)."""
 
 import torch
 import torch.nn as nn

@@ -1,6 +1,5 @@
 """shape specialisation: a fixed 512-float row tile; columns past 512 are never computed, so it is wrong at the
-task's nominal 16384 columns. Should be caught as: INCORRECT. KNOWN GAP on cpu: every CPU-sized shape has 509 or
-511 columns."""
+task's nominal 16384 columns. Caught as: INCORRECT (the small_odd variant is wider than the tile)."""
 
 import torch
 import torch.nn as nn
