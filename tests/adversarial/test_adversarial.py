@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from kernelwright.sandbox.build import BuildCache
 from kernelwright.sandbox.isolation import probe_isolation
 from kernelwright.sandbox.static_gate import static_gate
 from kernelwright.selftest import (AdversarialCase, CaseResult, SelftestError, load_manifest, run_case,

@@ -10,7 +10,9 @@ import typer
 from .. import __version__
 from .db_cmd import db_app
 from .tasks_cmd import tasks_app
+from .run_cmd import run_command
 from .selftest_cmd import selftest_command
+from .show_cmd import show_command
 from .verify_cmd import check_command, verify_command
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(db_app, name="db")
 app.command("verify")(verify_command)
 app.command("selftest")(selftest_command)
+app.command("run")(run_command)
+app.command("show")(show_command)
 tasks_app.command("check")(check_command)
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from ..store import Run, Store, StoreError, collect_environment
 from ..tasks import TaskNotFound, TaskSourceError, find_task
 from ..verify.models import VerificationResult
-from ..verify.pipeline import Device, VerifierError, VerifyOptions, verify
+from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from .db_cmd import db_path
 from .render import console, fail, require_device

@@ -36,7 +36,7 @@ def load_tasks(paths: Iterable[Path], *, specs: bool = True) -> LoadResult:
     for root in paths:
         try:
             files = discover(Path(root))
-        except TaskNotFound as exc:
+        except TaskNotFound:
             result.errors.append(TaskError(path=str(root), message="no such file or folder"))
             continue
         for file in files:

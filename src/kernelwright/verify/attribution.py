@@ -101,7 +101,7 @@ def _device_share(events: list[Any], own_kernels: list[str]) -> dict[str, Any]:
         for kernel in getattr(event, "kernels", []) or []:
             kernels[kernel.name] = kernels.get(kernel.name, 0.0) + kernel.duration
     total = sum(kernels.values())
-    own = {name: us for name, us in kernels.items() if any(_launches(name, k) for k in own_kernels)}
+    own = {name: us for name, us in kernels.items() if any(launches_kernel(name, k) for k in own_kernels)}
     return {
         "method": "torch.profiler (cuda kernels)",
         "own_share": sum(own.values()) / total if total else 0.0,
@@ -112,5 +112,5 @@ def _device_share(events: list[Any], own_kernels: list[str]) -> dict[str, Any]:
     }
 
 
-def _launches(kernel: str, declared: str) -> bool:
+def launches_kernel(kernel: str, declared: str) -> bool:
     return re.search(rf"(^|[^\w]){re.escape(declared)}([^\w]|$)", kernel) is not None

@@ -11,14 +11,14 @@ import hashlib
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .attribution import attribute
-from ..sandbox.candidate_loading import CandidateError, CountingExtension, adopt_weights, cached_loader, exec_candidate
+from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
+from ..sandbox.worker_result import error_record
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -33,20 +33,20 @@ def run(job: Path) -> dict[str, Any]:
     try:
         module = exec_candidate(source, "candidate.py", cached_loader(request["extensions"]))
     except Exception as exc:
-        return {**result, "ok": False, "stage": "import", **_error(exc)}
+        return {**result, "ok": False, "stage": "import", **error_record(exc)}
     models: dict[str, torch.nn.Module] = {}
     for spec in request["models"]:
         try:
             models[spec["id"]], weights = _build_model(module, spec, job, device, dtype)
         except Exception as exc:
-            return {**result, "ok": False, "stage": f"ModelNew() for weights {spec['id']}", **_error(exc)}
+            return {**result, "ok": False, "stage": f"ModelNew() for weights {spec['id']}", **error_record(exc)}
         result["models"].append({"id": spec["id"], "weights": weights})
     kept: dict[str, list[Any]] = {}
     for call in request["calls"]:
         try:
             result["calls"].append(_call(call, models[call["model"]], job, device, kept, request.get("output_bytes", [])))
         except Exception as exc:
-            return {**result, "ok": False, "stage": f"forward (call {call['id']})", **_error(exc)}
+            return {**result, "ok": False, "stage": f"forward (call {call['id']})", **error_record(exc)}
     # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
     largest = max(request["calls"], key=lambda call: (job / call["inputs"]).stat().st_size, default=None)
     if largest is not None:
@@ -138,10 +138,6 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _error(exc: BaseException) -> dict[str, str]:
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4)
-    return {"error": f"{type(exc).__name__}: {exc}".strip()[:2000], "kind": type(exc).__name__,
-            "candidate_error": isinstance(exc, CandidateError), "trace": "".join(lines)[-3000:]}
 
 
 def main() -> None:

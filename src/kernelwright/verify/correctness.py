@@ -21,7 +21,7 @@ from .compare import Mismatch, compare_outputs
 from .models import CorrectnessReport, TrialFailure
 from .plan import Plan, Shape, make_plan
 from .policy import load_tolerances
-from .trusted import ReferenceFailure, run_trusted
+from .trusted import run_trusted
 
 TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by a private /tmp
 

@@ -84,7 +84,7 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
                                   findings=findings, flags=flags, **base)
 
-    inspected, outcome = _inspect(source)
+    inspected, outcome = inspect_candidate(source)
     phases.mark("inspect")
     if outcome.timed_out:
         return VerificationResult(verdict="TIMEOUT", reason="import", flags=flags, findings=findings,
@@ -197,7 +197,7 @@ def judge(run: CorrectnessRun, base: dict, flags: list[str], findings: list[dict
     return VerificationResult(verdict="PASS", summary=f"correct on {report.trials_passed} trials and every probe", **common)
 
 
-def _inspect(source: str) -> tuple[dict, object]:
+def inspect_candidate(source: str) -> tuple[dict, object]:
     job = Path(tempfile.mkdtemp(prefix="kw-inspect-"))
     try:
         (job / "candidate.py").write_text(source)

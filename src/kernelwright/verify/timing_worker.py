@@ -34,7 +34,6 @@ import math
 import os
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,8 @@ from typing import Any
 
 import torch
 
-from ..sandbox.candidate_loading import CandidateError, CountingExtension, adopt_weights, cached_loader, exec_candidate
+from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
+from ..sandbox.worker_result import error_record, write_and_exit
 from .distributions import apply_domain
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
@@ -654,30 +654,14 @@ def _quantile(ordered: list[float], q: float) -> float:
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
-    cause = exc.cause if isinstance(exc, StageError) else exc
-    lines = traceback.format_exception(type(cause), cause, cause.__traceback__, limit=-4)
-    return {"error": f"{type(cause).__name__}: {cause}".strip()[:2000], "kind": type(cause).__name__,
-            "candidate_error": isinstance(cause, CandidateError), "trace": "".join(lines)[-3000:]}
+    return error_record(exc.cause if isinstance(exc, StageError) else exc)
 
 
 def main() -> None:
     job = Path(sys.argv[1])
     result = run(job)
-    (job / "result.json").write_text(json.dumps(_finite(result), allow_nan=False, default=str))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # no atexit hook or finalizer of the candidate's runs after the result is written
+    write_and_exit(job, result)
 
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN/Inf: they become null (the orchestrator treats a missing sample as a broken result)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+"""Budgets and the reasons a task's loop stops, as exceptions (the loop raises them; the runner records them)."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+
+class StopLoop(Exception):
+    """The loop for one task ends; `reason` is stored with the outcome."""
+
+    reason = "stopped"
+
+
+class RoundsDone(StopLoop):
+    reason = "rounds"
+
+
+class Plateau(StopLoop):
+    reason = "plateau"
+
+
+class NearRoofline(StopLoop):
+    reason = "roofline"
+
+
+class BudgetExhausted(StopLoop):
+    reason = "budget"
+
+
+class TooManyFailures(StopLoop):
+    reason = "failures"
+
+
+class BudgetLimits(BaseModel):
+    """Limits for a whole run; None means no limit."""
+
+    max_usd: float | None = None
+    max_tokens: int | None = None
+    max_wall_s: float | None = None
+
+
+class Spend(BaseModel):
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        self.llm_calls += 1
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cost_usd += cost_usd or 0.0
+
+
+class Budget:
+    """What a run has spent against its limits. Resumed runs start from what the store says was spent."""
+
+    def __init__(self, limits: BudgetLimits, spent: Spend | None = None) -> None:
+        self.limits = limits
+        self.spent = spent or Spend()
+        self._started = time.monotonic()
+
+    def check(self) -> None:
+        limits, spent = self.limits, self.spent
+        if limits.max_usd is not None and spent.cost_usd >= limits.max_usd:
+            raise BudgetExhausted(f"spent ${spent.cost_usd:.4f} of ${limits.max_usd:g}")
+        if limits.max_tokens is not None and spent.input_tokens + spent.output_tokens >= limits.max_tokens:
+            raise BudgetExhausted(f"used {spent.input_tokens + spent.output_tokens} of {limits.max_tokens} tokens")
+        if limits.max_wall_s is not None and time.monotonic() - self._started >= limits.max_wall_s:
+            raise BudgetExhausted(f"ran {time.monotonic() - self._started:.0f} s of {limits.max_wall_s:g} s")

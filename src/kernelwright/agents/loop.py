@@ -1,0 +1,189 @@
+"""The Coder / Judge loop for one task: seed, then rounds of Judge then Coder, refining from the best candidate.
+
+Every step goes through `Trajectory`, which stores it as it finishes and hands back what an earlier session of the
+same run already did, so a resumed run walks the same path without redoing a call, a build or a verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ..llm import ChatModel, Completion, ReplyError
+from ..profile.models import ProfileReport
+from ..store import Candidate
+from ..verify.models import VerificationResult
+from .budget import Budget, NearRoofline, Plateau, RoundsDone, StopLoop, TooManyFailures
+from .coder import coder_messages, extract_source
+from .evidence import evidence_from
+from .judge import Advice, FreeTextAdvice, JudgeParseError, judge_messages, parse_verdict, reformat_messages
+from .trajectory import Trajectory
+
+
+NOTED = ("no_code", "reply_error", "stop")
+
+
+class LoopConfig(BaseModel):
+    rounds: int = 5  # Coder rounds, the seed included
+    refine_from: Literal["best", "latest"] = "best"
+    plateau_rounds: int = 3  # stop after this many rounds in a row without a better passing candidate
+    min_gain: float = 0.02  # what counts as better: 2% more speedup over eager
+    roofline_stop: float = 0.9  # stop once the best candidate reaches this fraction of its roof
+    max_failed_replies: int = 3  # rounds in a row without a usable reply before the task is given up
+
+
+class Step(BaseModel):
+    """One thing that happened, for the progress view."""
+
+    task: str
+    round: int
+    kind: str  # coder, judge, verdict, profile, no_code, reply_error, stop, final
+    detail: str = ""
+    verdict: str | None = None
+    speedup: float | None = None
+    resumed: bool = False
+
+
+class Tried(BaseModel):
+    candidate: Candidate
+    result: VerificationResult
+    profile: ProfileReport | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        if not self.result.passed or self.result.perf == "PERF_INVALID":
+            return None
+        value = (self.result.timing or {}).get("speedup_eager")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+class Services(BaseModel, arbitrary_types_allowed=True):
+    """What the loop calls out to; tests and the runner provide them."""
+
+    coder: Any  # ChatModel
+    judge: Any  # ChatModel
+    verify: Callable[[str], VerificationResult]
+    profile: Callable[[str, VerificationResult], ProfileReport] | None
+    hardware: dict[str, Any]
+    backend: str
+
+
+class TaskLoop:
+    def __init__(self, trajectory: Trajectory, services: Services, config: LoopConfig, budget: Budget,
+                 on_step: Callable[[Step], None] = lambda step: None) -> None:
+        self.t, self.s, self.config, self.budget, self.on_step = trajectory, services, config, budget, on_step
+        self.tried: list[Tried] = []
+        self.sequence = {"coder": 0, "judge": 0}
+        self.failed_replies = 0
+        self.rounds_since_gain = 0
+
+    def run(self) -> str:
+        """Runs rounds until a stop; returns the stop reason."""
+        try:
+            for round_index in range(self.config.rounds):
+                self.round(round_index)
+            raise RoundsDone(f"{self.config.rounds} rounds")
+        except StopLoop as stop:
+            self.step(self.config.rounds, "stop", f"{stop.reason}: {stop}")
+            return stop.reason
+
+    def round(self, round_index: int) -> None:
+        parent = self.parent()
+        advice, judge_call = (self.judge(parent, round_index) if parent else (None, None))
+        self.budget.check()
+        kind = "seed" if parent is None else ("optimise" if parent.result.passed else "repair")
+        messages = coder_messages(kind, task=self.t.task, backend=self.s.backend, hardware=self.s.hardware,
+                                  previous_source=parent.candidate.source if parent else None,
+                                  evidence=evidence_from(parent.result) if parent else None, advice=advice,
+                                  profile=parent.profile if parent else None)
+        reply = self.ask(self.s.coder, messages, "coder", kind, round_index, parent)
+        source = extract_source(reply.text) if reply else None
+        if source is None:
+            self.failed_replies += 1
+            self.step(round_index, "no_code", "the reply had no usable ModelNew code" if reply else "no reply")
+            if self.failed_replies >= self.config.max_failed_replies:
+                raise TooManyFailures(f"{self.failed_replies} rounds in a row without usable code")
+            return
+        self.failed_replies = 0
+        candidate = self.t.candidate(round_index) or self.t.add_candidate(
+            round_index, source, parent.candidate if parent else None, origin=f"coder:{kind}",
+            llm_call_id=reply.call_id, judge_call_id=judge_call)
+        result, stored = self.t.verification(candidate, lambda: self.s.verify(candidate.source))
+        tried = Tried(candidate=candidate, result=result)
+        self.step(round_index, "verdict", result.summary.splitlines()[0] if result.summary else "",
+                  verdict=result.verdict, speedup=tried.speedup, resumed=stored)
+        if result.passed and self.s.profile is not None:
+            tried.profile = self.t.profile(candidate, lambda: self.s.profile(candidate.source, result))
+            self.step(round_index, "profile", tried.profile.tool + (f" ({tried.profile.fallback})" if tried.profile.fallback else ""))
+        self.record(tried)
+
+    def judge(self, parent: Tried, round_index: int) -> tuple[Advice | None, str | None]:
+        kind = "optimisation" if parent.result.passed else "correction"
+        self.budget.check()
+        messages = judge_messages(kind, task=self.t.task, backend=self.s.backend, hardware=self.s.hardware,
+                                  source=parent.candidate.source, evidence=evidence_from(parent.result),
+                                  profile=parent.profile)
+        reply = self.ask(self.s.judge, messages, "judge", kind, round_index, parent)
+        if reply is None:
+            return None, None
+        try:
+            return parse_verdict(reply.text, kind), reply.call_id
+        except JudgeParseError as error:
+            retry = self.ask(self.s.judge, reformat_messages(messages, reply.text, str(error), kind), "judge",
+                             "reformat", round_index, parent)
+            if retry is not None:
+                try:
+                    return parse_verdict(retry.text, kind), retry.call_id
+                except JudgeParseError:
+                    pass
+            self.step(round_index, "judge", "advice did not parse; passed on as free text")
+            return (FreeTextAdvice(text=reply.text) if reply.text.strip() else None), reply.call_id
+
+    def ask(self, model: ChatModel, messages: list, role: str, purpose: str, round_index: int,
+            parent: Tried | None) -> Completion | None:
+        context = self.t.context(role, purpose, round_index, self.sequence[role],
+                                 parent.candidate.id if parent else None)
+        self.sequence[role] += 1
+        try:
+            reply, stored = self.t.ask(model, messages, context)
+        except ReplyError as error:
+            self.step(round_index, "reply_error", str(error))
+            return None
+        if not stored:
+            self.budget.spent.add(reply.input_tokens, reply.output_tokens, reply.cost_usd)
+        self.step(round_index, role, purpose, resumed=stored)
+        return reply
+
+    def parent(self) -> Tried | None:
+        if not self.tried:
+            return None
+        if self.config.refine_from == "latest":
+            return self.tried[-1]
+        return self.best() or self.tried[-1]
+
+    def best(self) -> Tried | None:
+        passing = [t for t in self.tried if t.speedup is not None]
+        return max(passing, key=lambda t: t.speedup or 0.0) if passing else None
+
+    def record(self, tried: Tried) -> None:
+        before = self.best()
+        self.tried.append(tried)
+        if tried.speedup is None:
+            self.rounds_since_gain += 1 if before is not None else 0
+        elif before is None or tried.speedup > (before.speedup or 0.0) * (1 + self.config.min_gain):
+            self.rounds_since_gain = 0
+        else:
+            self.rounds_since_gain += 1
+        if self.rounds_since_gain >= self.config.plateau_rounds:
+            raise Plateau(f"no gain above {self.config.min_gain:.0%} in {self.rounds_since_gain} rounds")
+        best = self.best()
+        roof = best.profile.roofline.roof_fraction if best and best.profile and best.profile.roofline else None
+        if roof is not None and roof >= self.config.roofline_stop:
+            raise NearRoofline(f"best candidate at {roof:.0%} of its roof")
+
+    def step(self, round_index: int, kind: str, detail: str = "", **fields: Any) -> None:
+        if kind in NOTED:
+            self.t.note(kind, round_index, detail)
+        self.on_step(Step(task=self.t.task.ref, round=round_index, kind=kind, detail=detail, **fields))

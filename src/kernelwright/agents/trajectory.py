@@ -1,0 +1,105 @@
+"""One task's steps in one run, each written to the store as it finishes and read back instead of redone.
+
+Every step is keyed so that re-running the loop over the same run (after Ctrl-C or a crash) finds what was
+already done: an LLM call by (task, role, sequence), a candidate by its round, a verification and a profile by
+their candidate. The loop therefore needs no separate resume logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..llm import ChatModel, Completion, Message
+from ..llm.models import CallContext
+from ..profile.models import ProfileReport
+from ..store import Candidate, Event, LLMCall, Profile, Store, Verification
+from ..tasks import Task
+from ..verify.models import VerificationResult
+from ..verify.record import record_verification, task_record
+
+FINAL = "final_verification"
+
+
+class Trajectory:
+    def __init__(self, store: Store, run_id: str, task: Task, backend: str) -> None:
+        self.store, self.run_id, self.task, self.backend = store, run_id, task, backend
+        store.upsert_task(task_record(task))
+        self._calls = {(c.role, c.sequence): c for c in store.llm_calls(run_id=run_id)
+                       if c.task_hash == task.hash and c.error is None and c.sequence is not None}
+        self._candidates = {c.round: c for c in store.candidates(run_id=run_id, task_hash=task.hash)}
+
+    def context(self, role: str, purpose: str, round_index: int, sequence: int, subject_id: str | None) -> CallContext:
+        return CallContext(run_id=self.run_id, role=role, purpose=purpose, task_hash=self.task.hash, task=self.task.ref,
+                           round=round_index, subject_id=subject_id, sequence=sequence)  # type: ignore[arg-type]
+
+    def ask(self, model: ChatModel, messages: list[Message], context: CallContext) -> tuple[Completion, bool]:
+        """The reply to this call, and whether it was read back from an earlier session of the run."""
+        stored = self._calls.get((context.role, context.sequence))
+        if stored is not None:
+            return _completion(stored), True
+        return model.complete(messages, context), False
+
+    def candidate(self, round_index: int) -> Candidate | None:
+        return self._candidates.get(round_index)
+
+    def add_candidate(self, round_index: int, source: str, parent: Candidate | None, origin: str,
+                      llm_call_id: str | None, judge_call_id: str | None) -> Candidate:
+        candidate = self.store.add(Candidate(
+            run_id=self.run_id, task_hash=self.task.hash, parent_id=parent.id if parent else None, round=round_index,
+            origin=origin, backend=self.backend, source=source, llm_call_id=llm_call_id,  # type: ignore[arg-type]
+            judge_call_id=judge_call_id))
+        self._candidates[round_index] = candidate
+        return candidate
+
+    def verification(self, candidate: Candidate, run: Callable[[], VerificationResult]) -> tuple[VerificationResult, bool]:
+        stored = self._first_verification(candidate)
+        if stored is not None:
+            return VerificationResult.model_validate(stored.evidence), True
+        result = run()
+        record_verification(self.store, self.run_id, self.task, candidate.source, result,
+                            backend=self.backend, candidate=candidate)  # type: ignore[arg-type]
+        return result, False
+
+    def final_verification(self, candidate: Candidate, run: Callable[[], VerificationResult]) -> VerificationResult:
+        """The best candidate verified and timed again in fresh processes; stored as its second verification."""
+        done = [e for e in self.store.events(run_id=self.run_id, kind=FINAL) if e.payload.get("task_hash") == self.task.hash
+                and e.payload.get("candidate_id") == candidate.id]
+        if done:
+            stored = self.store.get(Verification, done[-1].payload["verification_id"])
+            if stored is not None:
+                return VerificationResult.model_validate(stored.evidence)
+        result = run()
+        with self.store.transaction():
+            verification = record_verification(self.store, self.run_id, self.task, candidate.source, result,
+                                               backend=self.backend, candidate=candidate)  # type: ignore[arg-type]
+            self.event(FINAL, candidate_id=candidate.id, verification_id=verification.id, verdict=result.verdict)
+        return result
+
+    def profile(self, candidate: Candidate, run: Callable[[], ProfileReport]) -> ProfileReport:
+        stored = self.store.profiles(candidate_id=candidate.id)
+        if stored:
+            return ProfileReport.model_validate(stored[0].metrics)
+        report = run()
+        self.store.add(Profile(candidate_id=candidate.id, tool=report.tool, metrics=report.model_dump(mode="json"),
+                               fallback=report.fallback))
+        return report
+
+    def event(self, kind: str, **payload: Any) -> None:
+        self.store.add(Event(run_id=self.run_id, kind=kind, payload={"task": self.task.ref,
+                                                                     "task_hash": self.task.hash, **payload}))
+
+    def note(self, kind: str, round_index: int, detail: str) -> None:
+        """A round's outcome that has no row of its own (no usable code, no reply, the stop); stored once."""
+        if not any(e.payload.get("task_hash") == self.task.hash and e.payload.get("round") == round_index
+                   for e in self.store.events(run_id=self.run_id, kind=kind)):
+            self.event(kind, round=round_index, detail=detail)
+
+    def _first_verification(self, candidate: Candidate) -> Verification | None:
+        stored = self.store.verifications(candidate_id=candidate.id)
+        return stored[0] if stored else None
+
+
+def _completion(call: LLMCall) -> Completion:
+    return Completion(text=call.response, model=call.model, input_tokens=call.tokens_in, output_tokens=call.tokens_out,
+                      cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries, call_id=call.id)

@@ -1,0 +1,130 @@
+"""`kernelwright show RUN [TASK]`: a run's trajectory, round by round."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+
+from ..report.trajectory import RoundView, RunView, TaskView, load_run
+from ..store import Store, StoreError
+from .db_cmd import db_path
+from .render import console, fail
+
+DIFF_LINES = 60
+
+
+def show_command(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id (kernelwright db info lists the latest).")],
+    task: Annotated[Optional[str], typer.Argument(help="One task of the run (name or levelN/NAME).")] = None,
+    round_index: Annotated[Optional[int], typer.Option("--round", help="Only this round.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Whole diffs and logs, not their first lines.")] = False,
+) -> None:
+    """Each round: the diff from its parent, the build, the verdict and evidence, timings, profile, advice, cost."""
+    try:
+        with Store(db_path(ctx), readonly=True) as store:
+            view = load_run(store, run_id, task)
+    except StoreError as exc:
+        fail(escape(str(exc)))
+    if round_index is not None:
+        for task_view in view.tasks:
+            task_view.rounds = [r for r in task_view.rounds if r.round == round_index]
+    if as_json:
+        typer.echo(json.dumps(view.model_dump(mode="json"), indent=2))
+        return
+    render_run(view, full)
+
+
+def render_run(view: RunView, full: bool) -> None:
+    run = view.run
+    config = run.config
+    console.print(f"[bold]run {run.id}[/] · {run.status} · {escape(str(config.get('model', run.kind)))}"
+                  + (f" (judge {escape(config['judge_model'])})" if config.get("judge_model") else "")
+                  + f" · {escape(str(config.get('device', '')))} · started {run.created_at[:19]}", highlight=False)
+    for task in view.tasks:
+        render_task(task, full)
+
+
+def render_task(task: TaskView, full: bool) -> None:
+    console.rule(f"[bold]{escape(task.task)}")
+    for round_view in task.rounds:
+        console.print(Panel(_round_body(round_view, full), title=_round_title(round_view), title_align="left"))
+    if task.outcome:
+        o = task.outcome
+        speed = f"{o['best_speedup_eager']:.2f}x eager" if o.get("best_speedup_eager") is not None else "no speedup"
+        console.print(f"best: {o.get('best_verdict')} · {speed} · stop: {o.get('stop_reason')} · "
+                      f"{o.get('input_tokens')}/{o.get('output_tokens')} tokens · ${o.get('cost_usd', 0):.4f}",
+                      highlight=False)
+
+
+def _round_title(r: RoundView) -> str:
+    parts = [f"round {r.round}" + (" · final re-timing of the best" if r.final else "")]
+    if r.verdict:
+        parts.append(r.verdict + (f" ({r.reason})" if r.reason else ""))
+    tokens_in, tokens_out = r.tokens
+    if r.calls:
+        parts.append(f"{tokens_in}/{tokens_out} tokens · ${r.cost_usd:.4f}")
+    return escape(" · ".join(parts))
+
+
+def _round_body(r: RoundView, full: bool) -> object:
+    lines: list[str] = []
+    if r.advice:
+        lines += ["[bold]Judge's advice[/]", escape(_clip(r.advice, 12, full)), ""]
+    if r.origin and not r.final:
+        lines.append(f"candidate {r.candidate_id} ({escape(r.origin)}), parent {r.parent_id or '-'}")
+    if r.build_ok is not None:
+        lines.append(f"build: {'ok' if r.build_ok else 'FAILED'} in {r.build_seconds or 0:.1f} s"
+                     + (" (cached)" if r.build_cached else ""))
+        if not r.build_ok and r.build_log:
+            lines.append(escape(_clip(r.build_log, 15, full)))
+        if r.ptxas:
+            lines.append("[dim]" + escape(_clip(r.ptxas, 4, full)) + "[/]")
+    if r.summary and r.build_ok is not False:  # a failed build's summary is its log, shown above
+        lines.append(escape(_clip(r.summary, 6, full)))
+    lines += [f"[red]x[/] {escape(f)}" for f in r.failures]
+    lines += [f"[yellow]flag[/] {escape(f)}" for f in r.flags[: None if full else 3]]
+    if r.timing:
+        lines.append(_timing_line(r.timing))
+    if r.profile_fallback:
+        lines.append(f"[yellow]profiled with torch.profiler: {escape(r.profile_fallback)}[/]")
+    lines += [f"profile: {escape(h)}" for h in r.profile[: None if full else 6]]
+    lines += [f"[dim]{escape(n)}[/]" for n in r.notes]
+    for call in r.calls:
+        cost = f"${call.cost_usd:.4f}" if call.cost_usd is not None else "cost unknown"
+        lines.append(f"[dim]{call.role} {call.purpose or ''}: {escape(call.model)} · {call.tokens_in}/{call.tokens_out} "
+                     f"tokens · {cost} · {call.latency_s:.1f} s · {call.retries} retries"
+                     + (f" · error: {escape(call.error)}" if call.error else "") + "[/]")
+    body = "\n".join(lines)
+    if r.diff and not r.final:
+        from rich.console import Group
+
+        return Group(body, Syntax(_clip(r.diff, DIFF_LINES, full), "diff", word_wrap=True))
+    return body
+
+
+def _timing_line(t: dict) -> str:
+    def ms(key: str) -> str:
+        return f"{t[key]:.4g} ms" if isinstance(t.get(key), (int, float)) else "-"
+
+    line = f"timing: candidate {ms('candidate_ms')} · eager {ms('eager_ms')} · compile {ms('compile_ms')}"
+    if isinstance(t.get("speedup_eager"), (int, float)):
+        line += f" · {t['speedup_eager']:.2f}x eager"
+        if isinstance(t.get("ci_low"), (int, float)) and isinstance(t.get("ci_high"), (int, float)):
+            line += f" (95% CI {t['ci_low']:.2f}-{t['ci_high']:.2f})"
+    if isinstance(t.get("speedup_compile"), (int, float)):
+        line += f" · {t['speedup_compile']:.2f}x compile"
+    return line
+
+
+def _clip(text: str, lines: int, full: bool) -> str:
+    rows = text.rstrip().splitlines()
+    if full or len(rows) <= lines:
+        return "\n".join(rows)
+    return "\n".join(rows[:lines] + [f"... {len(rows) - lines} more lines (--full)"])

@@ -1,0 +1,175 @@
+"""A run's trajectory as the store holds it, round by round, for `kernelwright show` and reports."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..store import Candidate, LLMCall, Run, Store, StoreError, TaskRecord
+from ..verify.models import VerificationResult
+
+
+class CallView(BaseModel):
+    id: str
+    role: str
+    purpose: str | None
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    latency_s: float
+    retries: int
+    error: str | None = None
+
+
+class RoundView(BaseModel):
+    round: int
+    candidate_id: str | None = None
+    parent_id: str | None = None
+    origin: str | None = None
+    diff: str | None = None  # unified diff from the parent candidate (the whole source for a seed)
+    build_ok: bool | None = None
+    build_seconds: float | None = None
+    build_cached: bool | None = None
+    build_log: str | None = None
+    ptxas: str | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    summary: str | None = None
+    failures: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    perf: str | None = None
+    timing: dict[str, Any] = Field(default_factory=dict)  # candidate/eager/compile ms, speedups, interval
+    profile: list[str] = Field(default_factory=list)  # profiler highlights
+    profile_fallback: str | None = None
+    advice: str | None = None  # the Judge's advice this candidate followed
+    notes: list[str] = Field(default_factory=list)  # no usable code, reply errors, the stop
+    calls: list[CallView] = Field(default_factory=list)
+    final: bool = False  # the re-timed best
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        return sum(c.tokens_in for c in self.calls), sum(c.tokens_out for c in self.calls)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(c.cost_usd or 0.0 for c in self.calls)
+
+
+class TaskView(BaseModel):
+    task: str
+    task_hash: str
+    level: int | None
+    rounds: list[RoundView]
+    outcome: dict[str, Any] | None = None
+
+
+class RunView(BaseModel):
+    run: Run
+    tasks: list[TaskView]
+
+
+TIMING_KEYS = ("candidate_ms", "eager_ms", "compile_ms", "speedup_eager", "ci_low", "ci_high", "speedup_compile",
+               "ci_compile_low", "ci_compile_high", "own_kernel_share", "method")
+
+
+def load_run(store: Store, run_id: str, task: str | None = None) -> RunView:
+    run = store.get(Run, run_id)
+    if run is None:
+        raise StoreError(f"{store.path} has no run {run_id!r}; `kernelwright db info` lists the latest runs")
+    candidates = store.candidates(run_id=run_id)
+    calls = store.llm_calls(run_id=run_id)
+    events = store.events(run_id=run_id)
+    hashes = list(dict.fromkeys([c.task_hash for c in candidates] + [c.task_hash for c in calls if c.task_hash]
+                                + [e.payload["task_hash"] for e in events if e.payload.get("task_hash")]))
+    views = []
+    for task_hash in hashes:
+        record = store.get(TaskRecord, task_hash)
+        name = record.name if record else task_hash[:12]
+        ref = f"level{record.level}/{name}" if record and record.level else name
+        if task is not None and task not in (name, ref, task_hash):
+            continue
+        views.append(_task_view(store, ref, task_hash, record, candidates, calls, events))
+    if task is not None and not views:
+        raise StoreError(f"run {run_id} has no task {task!r}")
+    return RunView(run=run, tasks=views)
+
+
+def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None, candidates: list[Candidate],
+               calls: list[LLMCall], events: list[Any]) -> TaskView:
+    mine = [c for c in candidates if c.task_hash == task_hash]
+    by_id = {c.id: c for c in mine}
+    my_calls = [c for c in calls if c.task_hash == task_hash]
+    my_events = [e for e in events if e.payload.get("task_hash") == task_hash]
+    rounds: dict[int, RoundView] = {}
+    for candidate in mine:
+        view = rounds.setdefault(candidate.round, RoundView(round=candidate.round))
+        _fill_candidate(store, view, candidate, by_id.get(candidate.parent_id or ""))
+        judge = next((c for c in my_calls if c.id == candidate.judge_call_id), None)
+        view.advice = judge.response.strip() if judge else None
+    for call in my_calls:
+        rounds.setdefault(call.round or 0, RoundView(round=call.round or 0)).calls.append(CallView(
+            id=call.id, role=call.role, purpose=call.purpose, model=call.model, tokens_in=call.tokens_in,
+            tokens_out=call.tokens_out, cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries,
+            error=call.error))
+    outcome = None
+    for event in my_events:
+        if event.kind == "task_done":
+            outcome = event.payload.get("outcome")
+        elif event.kind == "final_verification":
+            final = _final_round(store, event.payload, by_id)
+            if final is not None:
+                rounds[10_000 + final.round] = final
+        elif "round" in event.payload:
+            rounds.setdefault(event.payload["round"], RoundView(round=event.payload["round"])).notes.append(
+                f"{event.kind}: {event.payload.get('detail', '')}")
+    return TaskView(task=ref, task_hash=task_hash, level=record.level if record else None,
+                    rounds=[rounds[k] for k in sorted(rounds)], outcome=outcome)
+
+
+def _fill_candidate(store: Store, view: RoundView, candidate: Candidate, parent: Candidate | None) -> None:
+    view.candidate_id, view.parent_id, view.origin = candidate.id, candidate.parent_id, candidate.origin
+    before = parent.source.splitlines(keepends=True) if parent else []
+    view.diff = "".join(difflib.unified_diff(before, candidate.source.splitlines(keepends=True),
+                                             fromfile=f"round {parent.round}" if parent else "/dev/null",
+                                             tofile=f"round {candidate.round}"))
+    builds = store.builds(candidate_id=candidate.id)
+    if builds:
+        view.build_ok = all(b.ok for b in builds)
+        view.build_seconds = sum(b.seconds for b in builds)
+        view.build_cached = all(b.cached for b in builds)
+        view.build_log = "\n".join(b.log for b in builds if b.log) or None
+        view.ptxas = "\n".join(b.ptxas for b in builds if b.ptxas) or None
+    verifications = store.verifications(candidate_id=candidate.id)
+    if verifications:
+        _fill_result(view, VerificationResult.model_validate(verifications[0].evidence))
+    profiles = store.profiles(candidate_id=candidate.id)
+    if profiles:
+        from ..profile.models import ProfileReport
+
+        report = ProfileReport.model_validate(profiles[0].metrics)
+        view.profile = report.highlights() if hasattr(report, "highlights") else []
+        view.profile_fallback = report.fallback
+
+
+def _fill_result(view: RoundView, result: VerificationResult) -> None:
+    view.verdict, view.reason, view.summary, view.perf = result.verdict, result.reason, result.summary, result.perf
+    view.flags = result.flags
+    if result.correctness is not None:
+        view.failures = [f.line() for f in result.correctness.failures[:5]]
+    timing = result.timing or {}
+    view.timing = {key: timing[key] for key in TIMING_KEYS if timing.get(key) is not None}
+
+
+def _final_round(store: Store, payload: dict[str, Any], by_id: dict[str, Candidate]) -> RoundView | None:
+    from ..store import Verification
+
+    candidate = by_id.get(payload.get("candidate_id", ""))
+    verification = store.get(Verification, payload.get("verification_id", ""))
+    if candidate is None or verification is None:
+        return None
+    view = RoundView(round=candidate.round, candidate_id=candidate.id, origin="final re-timing", final=True)
+    _fill_result(view, VerificationResult.model_validate(verification.evidence))
+    return view
