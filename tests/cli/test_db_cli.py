@@ -3,7 +3,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from kernelwright.cli import app
-from kernelwright.store import Run, Store
+from kernelwright.store import LATEST_VERSION, Run, Store
 
 runner = CliRunner()
 
@@ -15,7 +15,7 @@ def test_init_then_info_shows_tables_and_runs(tmp_path: Path) -> None:
         run = store.add(Run(kind="run", config={"rounds": 3}))
     result = runner.invoke(app, ["--db", str(db), "db", "info"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "schema version 1" in result.stdout
+    assert f"schema version {LATEST_VERSION}" in result.stdout
     assert run.id in result.stdout and "candidates" in result.stdout
 
 

@@ -78,7 +78,7 @@ def test_unknown_task(tmp_path):
 
 
 def test_resume_and_show_of_a_missing_run(tmp_path):
-    assert "no agent run 'nope'" in one_error_line(runner.invoke(app, ["run", "--resume", "nope"]))
+    assert "no run 'nope' to resume" in one_error_line(runner.invoke(app, ["run", "--resume", "nope"]))
     assert "no run 'nope'" in one_error_line(runner.invoke(app, ["show", "nope"]))
 
 

@@ -178,7 +178,9 @@ def test_replay_answers_by_task_role_and_sequence(store, script):
         assert replayed.cost_usd == 0.0
     with pytest.raises(LLMError) as caught:
         model.complete(say("q"), ctx("judge", 7, task="matmul"))
-    assert str(caught.value) == f"run {first.id} recorded no judge reply for task matmul sequence 7"
+    assert str(caught.value) == f"run {first.id} recorded no judge reply for task matmul sample 0 sequence 7"
+    with pytest.raises(LLMError, match="sample 1 sequence 0"):  # another sample of the task is another trajectory
+        model.complete(say("q"), ctx("coder", 0).model_copy(update={"sample": 1}))
 
 
 def test_replay_repeats_a_recorded_failure(store):

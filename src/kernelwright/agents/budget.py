@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from pydantic import BaseModel
@@ -33,6 +34,10 @@ class TooManyFailures(StopLoop):
     reason = "failures"
 
 
+class Interrupted(StopLoop):
+    reason = "interrupted"
+
+
 class BudgetLimits(BaseModel):
     """Limits for a whole run; None means no limit."""
 
@@ -61,8 +66,20 @@ class Budget:
         self.limits = limits
         self.spent = spent or Spend()
         self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def charge(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """Several samples run at once and share one budget."""
+        with self._lock:
+            self.spent.add(input_tokens, output_tokens, cost_usd)
+
+    def interrupt(self) -> None:
+        self._stop.set()
 
     def check(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted("the run was interrupted")
         limits, spent = self.limits, self.spent
         if limits.max_usd is not None and spent.cost_usd >= limits.max_usd:
             raise BudgetExhausted(f"spent ${spent.cost_usd:.4f} of ${limits.max_usd:g}")

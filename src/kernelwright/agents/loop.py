@@ -152,7 +152,7 @@ class TaskLoop:
             self.step(round_index, "reply_error", str(error))
             return None
         if not stored:
-            self.budget.spent.add(reply.input_tokens, reply.output_tokens, reply.cost_usd)
+            self.budget.charge(reply.input_tokens, reply.output_tokens, reply.cost_usd)
         self.step(round_index, role, purpose, resumed=stored)
         return reply
 

@@ -1,23 +1,31 @@
-"""A run over one or more tasks: the run record, one TaskLoop per task, the final re-timing, and resume."""
+"""A run over tasks (and samples of each): the run record, one TaskLoop per sample, the final re-timing, resume.
+
+`kernelwright run` executes samples one after another; `kernelwright eval` runs several at once. Model calls
+then overlap (bounded), compilation goes to the executor's CPU pool and verification to its device lanes.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..llm import ChatModel
-from ..sandbox.build import BuildCache
+from ..llm import ChatModel, Completion, Message
+from ..llm.models import CallContext
 from ..store import Run, Store, StoreError, collect_environment
 from ..tasks import Task
 from ..verify.models import VerificationResult
-from ..verify.pipeline import VerifierError, VerifyOptions, verify
-from .budget import Budget, BudgetExhausted, BudgetLimits, Spend
+from ..verify.pipeline import VerifierError, VerifyOptions
+from .budget import Budget, BudgetExhausted, BudgetLimits, Interrupted, Spend
 from .loop import LoopConfig, Services, Step, TaskLoop
 from .trajectory import Trajectory
 
 TASK_DONE = "task_done"
+UNFINISHED = (BudgetExhausted.reason, Interrupted.reason)
 
 
 class RunConfig(BaseModel):
@@ -32,12 +40,19 @@ class RunConfig(BaseModel):
     budget: BudgetLimits = Field(default_factory=BudgetLimits)
     compile_baseline: bool = True
     profile: bool = True
+    samples: int = 1  # independent trajectories per task (pass@k)
+    workers: int = 1  # trajectories in flight at once
+    llm_concurrency: int = 8  # model calls in flight at once
+    cpu_workers: int = 2  # compilations in flight at once
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
 
 class TaskOutcome(BaseModel):
     task: str
     task_hash: str
     level: int | None = None
+    sample: int = 0
     best_candidate_id: str | None = None
     best_verdict: str = "NO_CANDIDATE"
     best_speedup_eager: float | None = None
@@ -51,73 +66,105 @@ class TaskOutcome(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    wall_s: float = 0.0
 
 
-def spend_of(store: Store, run_id: str, task_hash: str | None = None) -> Spend:
+def spend_of(store: Store, run_id: str, task_hash: str | None = None, sample: int | None = None) -> Spend:
     """Exact sums of what the provider reported, from the stored calls."""
     spend = Spend()
     for call in store.llm_calls(run_id=run_id):
-        if task_hash is None or call.task_hash == task_hash:
+        if (task_hash is None or call.task_hash == task_hash) and (sample is None or call.sample == sample):
             spend.add(call.tokens_in, call.tokens_out, call.cost_usd)
     return spend
 
 
+class BoundedModel:
+    """At most `limit` calls of all wrapped models in flight at once."""
+
+    def __init__(self, inner: ChatModel, gate: threading.BoundedSemaphore) -> None:
+        self.inner, self.gate, self.spec = inner, gate, inner.spec
+
+    def complete(self, messages: list[Message], context: CallContext) -> Completion:
+        with self.gate:
+            return self.inner.complete(messages, context)
+
+
 class Runner:
     def __init__(self, store: Store, run: Run, config: RunConfig, coder: ChatModel, judge: ChatModel,
-                 hardware: dict[str, Any], profiler: Callable[[Task, str, VerificationResult], Any] | None,
-                 cache: BuildCache | None = None, on_step: Callable[[Step], None] = lambda step: None) -> None:
-        self.store, self.run, self.config = store, run, config
-        self.coder, self.judge, self.hardware, self.profiler = coder, judge, hardware, profiler
-        self.cache = cache or BuildCache()
-        self.on_step = on_step
+                 hardware: dict[str, Any], executor: Any, on_step: Callable[[Step], None] = lambda step: None) -> None:
+        self.store, self.run, self.config, self.executor = store, run, config, executor
+        gate = threading.BoundedSemaphore(max(1, config.llm_concurrency))
+        self.coder, self.judge = BoundedModel(coder, gate), BoundedModel(judge, gate)
+        self.hardware, self.on_step = hardware, on_step
+        self.on_sample: Callable[[TaskOutcome], None] = lambda outcome: None
         self.budget = Budget(config.budget, spend_of(store, run.id))
 
     @classmethod
-    def start(cls, store: Store, config: RunConfig, **kwargs: Any) -> Runner:
-        run = store.add(Run(kind="agent", config=config.model_dump(mode="json"), environment=collect_environment()))
+    def start(cls, store: Store, config: RunConfig, kind: str = "agent", **kwargs: Any) -> Runner:
+        run = store.add(Run(kind=kind, config=config.model_dump(mode="json"), environment=collect_environment()))
         return cls(store, run, config, **kwargs)
 
     @classmethod
-    def resume(cls, store: Store, run_id: str, **kwargs: Any) -> Runner:
+    def resume(cls, store: Store, run_id: str, config: RunConfig, **kwargs: Any) -> Runner:
         run = store.get(Run, run_id)
-        if run is None or run.kind != "agent":
-            raise StoreError(f"{store.path} has no agent run {run_id!r}; `kernelwright show` lists runs")
-        store.update_run(run_id, status="running", finished_at=None)
-        return cls(store, run, RunConfig.model_validate(run.config), **kwargs)
+        if run is None or run.kind not in ("agent", "eval"):
+            raise StoreError(f"{store.path} has no agent or eval run {run_id!r}; `kernelwright db info` lists runs")
+        run = store.update_run(run_id, status="running", finished_at=None)
+        return cls(store, run, config, **kwargs)
 
     def execute(self, tasks: list[Task]) -> list[TaskOutcome]:
-        outcomes = []
+        """Every (task, sample) of the run; finished ones are read back, the rest run (several at once if asked)."""
+        jobs = [(task, sample) for task in tasks for sample in range(self.config.samples)]
         try:
-            for task in tasks:
-                outcomes.append(self.finished(task) or self.solve(task))
+            with ThreadPoolExecutor(max_workers=max(1, self.config.workers), thread_name_prefix="kw-task") as pool:
+                futures = [pool.submit(self.sample, task, sample) for task, sample in jobs]
+                try:
+                    outcomes = [future.result() for future in futures]
+                except BaseException:
+                    self.budget.interrupt()  # the other threads stop at their next step
+                    for future in futures:
+                        future.cancel()
+                    raise
         except KeyboardInterrupt:
             self.store.finish_run(self.run.id, status="interrupted")
             raise
         except BaseException:
             self.store.finish_run(self.run.id, status="failed")
             raise
-        self.store.finish_run(self.run.id)
+        finished = all(o.stop_reason not in UNFINISHED for o in outcomes)
+        self.store.finish_run(self.run.id, status="finished" if finished else "interrupted")
         return outcomes
 
-    def finished(self, task: Task) -> TaskOutcome | None:
+    def sample(self, task: Task, sample: int) -> TaskOutcome:
+        outcome = self.finished(task, sample) or self.solve(task, sample)
+        self.on_sample(outcome)
+        return outcome
+
+    def finished(self, task: Task, sample: int = 0) -> TaskOutcome | None:
         for event in self.store.events(run_id=self.run.id, kind=TASK_DONE):
-            if event.payload.get("task_hash") == task.hash:
+            if event.payload.get("task_hash") == task.hash and event.payload.get("sample", 0) == sample:
                 return TaskOutcome.model_validate(event.payload["outcome"])
         return None
 
-    def solve(self, task: Task) -> TaskOutcome:
-        trajectory = Trajectory(self.store, self.run.id, task, self.config.device)
+    def solve(self, task: Task, sample: int = 0) -> TaskOutcome:
+        started = time.monotonic()
+        trajectory = Trajectory(self.store, self.run.id, task, self.config.device, sample)
         options = VerifyOptions(device=self.config.device, compile_baseline=self.config.compile_baseline)  # type: ignore[arg-type]
-        check = lambda source: verify(task, source, options, self.cache)  # noqa: E731
-        profile = (lambda source, result: self.profiler(task, source, result)) if self.profiler else None
+
+        def check(source: str) -> VerificationResult:
+            self.executor.build(task, source, options)  # on the CPU pool, while other candidates hold the device
+            return self.executor.verify(task, source, options)
+
+        profile = ((lambda source, result: self.executor.profile(task, source, result, self.config.device))
+                   if self.config.profile else None)
         services = Services(coder=self.coder, judge=self.judge, verify=check, profile=profile,
                             hardware=self.hardware, backend=self.config.device)
         loop = TaskLoop(trajectory, services, self.config.loop, self.budget, self.on_step)
-        outcome = TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level)
+        outcome = TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level, sample=sample)
         try:
             outcome.stop_reason = loop.run()
             best = loop.best()
-            if best is not None:
+            if best is not None and outcome.stop_reason != Interrupted.reason:
                 final = trajectory.final_verification(best.candidate, lambda: check(best.candidate.source))
                 self.on_step(Step(task=task.ref, round=best.candidate.round, kind="final", verdict=final.verdict,
                                   speedup=(final.timing or {}).get("speedup_eager"), detail="re-timed in fresh processes"))
@@ -127,10 +174,11 @@ class Runner:
         except VerifierError as error:
             outcome.error = str(error)
         outcome.rounds = len(loop.tried)
-        spend = spend_of(self.store, self.run.id, task.hash)
+        spend = spend_of(self.store, self.run.id, task.hash, sample)
         outcome.llm_calls, outcome.input_tokens, outcome.output_tokens = spend.llm_calls, spend.input_tokens, spend.output_tokens
         outcome.cost_usd = spend.cost_usd
-        if outcome.stop_reason != BudgetExhausted.reason:
+        outcome.wall_s = time.monotonic() - started
+        if outcome.stop_reason not in UNFINISHED:
             trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
         return outcome
 

@@ -1,31 +1,35 @@
-"""Assembling a run from its config: models (recorded), hardware sheet, profiler, tasks; used by the CLI."""
+"""Assembling a run from its config: models (recorded), hardware sheet, executor, tasks; used by the CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..llm import RecordingModel, open_model
-from ..profile import hardware_facts, profile_candidate
+from ..profile import hardware_facts
 from ..sandbox.build import BuildCache
-from ..store import Store
+from ..store import Run, Store, StoreError
 from ..tasks import Task, TaskSourceError, discover, find_task, load_task
 from .loop import Step
 from .runner import RunConfig, Runner
 
 
-def open_runner(store: Store, config: RunConfig | None = None, *, resume: str | None = None,
+def open_runner(store: Store, config: RunConfig | None = None, *, resume: str | None = None, kind: str = "agent",
                 on_step: Callable[[Step], None] = lambda step: None, cache: BuildCache | None = None,
-                budget_overrides: dict | None = None) -> tuple[Runner, list[Task]]:
+                overrides: dict[str, Any] | None = None, budget_overrides: dict | None = None) -> tuple[Runner, list[Task]]:
     """A runner for a new run (config) or a stored one (resume); models are checked before any work starts."""
-    if resume is not None:
-        from ..store import Run, StoreError
+    from ..evaluate import open_executor
 
+    if resume is not None:
         stored = store.get(Run, resume)
-        if stored is None or stored.kind != "agent":
-            raise StoreError(f"{store.path} has no agent run {resume!r}; `kernelwright db info` lists runs")
+        if stored is None or stored.kind not in ("agent", "eval"):
+            raise StoreError(f"{store.path} has no run {resume!r} to resume; `kernelwright db info` lists runs")
         config = RunConfig.model_validate(stored.config)
+        kind = stored.kind
     assert config is not None
+    if overrides:
+        config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if budget_overrides:
         config.budget = config.budget.model_copy(update={k: v for k, v in budget_overrides.items() if v is not None})
     tasks = load_run_tasks(config)
@@ -33,19 +37,14 @@ def open_runner(store: Store, config: RunConfig | None = None, *, resume: str | 
     judge = coder if not config.judge_model or config.judge_model == config.model else open_model(
         config.judge_model, base_url=config.base_url, store=store)
     for model in {id(coder): coder, id(judge): judge}.values():
-        preflight = getattr(model, "preflight", None)
-        if preflight is not None:
-            preflight()
+        model.preflight()
+    executor = open_executor(config.executor, config.device, cpu_workers=config.cpu_workers, cache=cache,
+                             address=config.ray_address)
     kwargs = dict(coder=RecordingModel(coder, store), judge=RecordingModel(judge, store),
-                  hardware=hardware_facts(config.device), cache=cache, on_step=on_step,
-                  profiler=(lambda task, source, result: profile_candidate(task, source, result, device=config.device,
-                                                                           cache=cache)) if config.profile else None)
+                  hardware=hardware_facts(config.device), executor=executor, on_step=on_step)
     if resume is not None:
-        runner = Runner.resume(store, resume, **kwargs)
-        runner.config = config
-        runner.budget.limits = config.budget
-        return runner, tasks
-    return Runner.start(store, config, **kwargs), tasks
+        return Runner.resume(store, resume, config, **kwargs), tasks
+    return Runner.start(store, config, kind=kind, **kwargs), tasks
 
 
 def load_run_tasks(config: RunConfig) -> list[Task]:
@@ -56,13 +55,24 @@ def load_run_tasks(config: RunConfig) -> list[Task]:
             tasks.append(load_task(Path(path)))
         except TaskSourceError as error:
             raise TaskSourceError(f"{path}: {error}") from None
+        except OSError as error:
+            raise TaskSourceError(f"{path}: {error}") from None
     return tasks
 
 
-def resolve_tasks(refs: list[str], search_roots: list[Path]) -> list[str]:
+def resolve_tasks(refs: list[str], search_roots: list[Path], levels: list[int] | None = None) -> list[str]:
     """Task arguments (files, folders, levelN/NAME or NAME) as the task file paths a run stores."""
     paths: list[str] = []
     for ref in refs:
         files = discover(Path(ref)) if Path(ref).is_dir() else [Path(find_task(ref, search_roots).path or ref)]
-        paths.extend(str(file.resolve()) for file in files if str(file.resolve()) not in paths)
+        for file in files:
+            if levels and _level(file) not in levels:
+                continue
+            if str(file.resolve()) not in paths:
+                paths.append(str(file.resolve()))
     return paths
+
+
+def _level(file: Path) -> int | None:
+    name = file.parent.name
+    return int(name[5:]) if name.startswith("level") and name[5:].isdigit() else None

@@ -22,16 +22,19 @@ FINAL = "final_verification"
 
 
 class Trajectory:
-    def __init__(self, store: Store, run_id: str, task: Task, backend: str) -> None:
-        self.store, self.run_id, self.task, self.backend = store, run_id, task, backend
+    def __init__(self, store: Store, run_id: str, task: Task, backend: str, sample: int = 0) -> None:
+        self.store, self.run_id, self.task, self.backend, self.sample = store, run_id, task, backend, sample
         store.upsert_task(task_record(task))
         self._calls = {(c.role, c.sequence): c for c in store.llm_calls(run_id=run_id)
-                       if c.task_hash == task.hash and c.error is None and c.sequence is not None}
-        self._candidates = {c.round: c for c in store.candidates(run_id=run_id, task_hash=task.hash)}
+                       if c.task_hash == task.hash and c.sample == sample and c.error is None
+                       and c.sequence is not None}
+        self._candidates = {c.round: c for c in store.candidates(run_id=run_id, task_hash=task.hash)
+                            if c.sample == sample}
 
     def context(self, role: str, purpose: str, round_index: int, sequence: int, subject_id: str | None) -> CallContext:
         return CallContext(run_id=self.run_id, role=role, purpose=purpose, task_hash=self.task.hash, task=self.task.ref,
-                           round=round_index, subject_id=subject_id, sequence=sequence)  # type: ignore[arg-type]
+                           round=round_index, subject_id=subject_id, sequence=sequence,
+                           sample=self.sample)  # type: ignore[arg-type]
 
     def ask(self, model: ChatModel, messages: list[Message], context: CallContext) -> tuple[Completion, bool]:
         """The reply to this call, and whether it was read back from an earlier session of the run."""
@@ -48,7 +51,7 @@ class Trajectory:
         candidate = self.store.add(Candidate(
             run_id=self.run_id, task_hash=self.task.hash, parent_id=parent.id if parent else None, round=round_index,
             origin=origin, backend=self.backend, source=source, llm_call_id=llm_call_id,  # type: ignore[arg-type]
-            judge_call_id=judge_call_id))
+            judge_call_id=judge_call_id, sample=self.sample))
         self._candidates[round_index] = candidate
         return candidate
 
@@ -63,7 +66,7 @@ class Trajectory:
 
     def final_verification(self, candidate: Candidate, run: Callable[[], VerificationResult]) -> VerificationResult:
         """The best candidate verified and timed again in fresh processes; stored as its second verification."""
-        done = [e for e in self.store.events(run_id=self.run_id, kind=FINAL) if e.payload.get("task_hash") == self.task.hash
+        done = [e for e in self.store.events(run_id=self.run_id, kind=FINAL) if self.mine(e)
                 and e.payload.get("candidate_id") == candidate.id]
         if done:
             stored = self.store.get(Verification, done[-1].payload["verification_id"])
@@ -86,12 +89,16 @@ class Trajectory:
         return report
 
     def event(self, kind: str, **payload: Any) -> None:
-        self.store.add(Event(run_id=self.run_id, kind=kind, payload={"task": self.task.ref,
-                                                                     "task_hash": self.task.hash, **payload}))
+        self.store.add(Event(run_id=self.run_id, kind=kind, payload={
+            "task": self.task.ref, "task_hash": self.task.hash, "sample": self.sample, **payload}))
+
+    def mine(self, event: Event) -> bool:
+        """The event belongs to this task and sample (events of runs before samples existed are sample 0)."""
+        return event.payload.get("task_hash") == self.task.hash and event.payload.get("sample", 0) == self.sample
 
     def note(self, kind: str, round_index: int, detail: str) -> None:
         """A round's outcome that has no row of its own (no usable code, no reply, the stop); stored once."""
-        if not any(e.payload.get("task_hash") == self.task.hash and e.payload.get("round") == round_index
+        if not any(self.mine(e) and e.payload.get("round") == round_index
                    for e in self.store.events(run_id=self.run_id, kind=kind)):
             self.event(kind, round=round_index, detail=detail)
 

@@ -10,6 +10,9 @@ import typer
 from .. import __version__
 from .db_cmd import db_app
 from .tasks_cmd import tasks_app
+from .eval_cmd import eval_command
+from .export_cmd import export_command
+from .report_cmd import report_command
 from .run_cmd import run_command
 from .selftest_cmd import selftest_command
 from .show_cmd import show_command
@@ -27,6 +30,9 @@ app.add_typer(db_app, name="db")
 app.command("verify")(verify_command)
 app.command("selftest")(selftest_command)
 app.command("run")(run_command)
+app.command("eval")(eval_command)
+app.command("export")(export_command)
+app.command("report")(report_command)
 app.command("show")(show_command)
 tasks_app.command("check")(check_command)
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..agents.budget import BudgetLimits
 from ..agents.loop import LoopConfig
 from ..agents.runner import RunConfig, TaskOutcome
+from ..evaluate.ray_executor import ExecutorError
 from ..llm import LLMError
 from ..store import Store, StoreError
 from ..tasks import TaskNotFound, TaskSourceError
@@ -70,7 +71,7 @@ def run_command(
     with store:
         try:
             runner, loaded = open_runner(store, config, resume=resume, budget_overrides=budget)
-        except (LLMError, StoreError, TaskSourceError, TaskNotFound) as exc:
+        except (LLMError, StoreError, TaskSourceError, TaskNotFound, ExecutorError) as exc:
             fail(escape(str(exc)))
         if resume is not None:
             require_device(runner.config.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rich.live import Live
@@ -18,6 +19,7 @@ class RunProgress:
         self.rows: dict[str, dict[str, Any]] = {t: {"round": "-", "step": "waiting", "verdict": "", "best": None}
                                                 for t in tasks}
         self.spend = spend
+        self._lock = threading.Lock()  # samples of an evaluation report from their own threads
         self.live = Live(self.table(), console=console, refresh_per_second=4, transient=False) if enabled else None
 
     def __enter__(self) -> RunProgress:
@@ -31,6 +33,10 @@ class RunProgress:
             self.live.__exit__(None, None, None)
 
     def on_step(self, step: Step) -> None:
+        with self._lock:
+            self._on_step(step)
+
+    def _on_step(self, step: Step) -> None:
         row = self.rows.setdefault(step.task, {"round": "-", "step": "", "verdict": "", "best": None})
         row["round"] = str(step.round)
         row["step"] = f"{step.kind}{' ' + step.detail if step.detail else ''}{' (stored)' if step.resumed else ''}"

@@ -64,7 +64,8 @@ def render_task(task: TaskView, full: bool) -> None:
 
 
 def _round_title(r: RoundView) -> str:
-    parts = [f"round {r.round}" + (" · final re-timing of the best" if r.final else "")]
+    parts = [(f"sample {r.sample} · " if r.sample else "") + f"round {r.round}"
+             + (" · final re-timing of the best" if r.final else "")]
     if r.verdict:
         parts.append(r.verdict + (f" ({r.reason})" if r.reason else ""))
     tokens_in, tokens_out = r.tokens

@@ -24,7 +24,8 @@ class CallContext(BaseModel):
     task: str | None = None
     round: int = 0
     subject_id: str | None = None  # the candidate this call is shown
-    sequence: int = 0  # order of this role's calls within the task, from 0
+    sequence: int = 0  # order of this role's calls within the task (and sample), from 0
+    sample: int = 0  # which independent trajectory of the task
 
 
 class Completion(BaseModel):

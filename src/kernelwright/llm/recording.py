@@ -20,7 +20,8 @@ class RecordingModel:
     def _call(self, messages: list[Message], context: CallContext, **fields: object) -> LLMCall:
         return LLMCall(run_id=context.run_id, role=context.role, messages=[m.model_dump() for m in messages],
                        task_hash=context.task_hash, round=context.round, purpose=context.purpose,
-                       subject_id=context.subject_id, sequence=context.sequence, **fields)  # type: ignore[arg-type]
+                       subject_id=context.subject_id, sequence=context.sequence, sample=context.sample,
+                       **fields)  # type: ignore[arg-type]
 
     def complete(self, messages: list[Message], context: CallContext) -> Completion:
         start = time.monotonic()

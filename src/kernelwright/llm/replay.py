@@ -1,11 +1,11 @@
-"""`replay/RUN_ID`: answers with the replies an earlier run recorded, matched by (task_hash, role, sequence)."""
+"""`replay/RUN_ID`: answers with the replies an earlier run recorded, matched by (task_hash, sample, role, sequence)."""
 
 from __future__ import annotations
 
 from ..store import LLMCall, Run, Store
 from .models import CallContext, Completion, LLMError, Message, ReplyError, Role
 
-Key = tuple[str | None, Role, int | None]
+Key = tuple[str | None, int, Role, int | None]
 
 
 class ReplayModel:
@@ -20,7 +20,7 @@ class ReplayModel:
         self._answers: dict[Key, LLMCall] = {}
         self._failures: dict[Key, LLMCall] = {}
         for call in store.llm_calls(run_id=run_id):
-            key = (call.task_hash, call.role, call.sequence)
+            key = (call.task_hash, call.sample, call.role, call.sequence)
             (self._failures if call.error is not None else self._answers)[key] = call
 
     def _check_run(self) -> None:
@@ -28,7 +28,7 @@ class ReplayModel:
             raise LLMError(f"no run {self.run_id} in {self._store.path}; `kernelwright show` lists runs")
 
     def complete(self, messages: list[Message], context: CallContext) -> Completion:
-        key = (context.task_hash, context.role, context.sequence)
+        key = (context.task_hash, context.sample, context.role, context.sequence)
         call = self._answers.get(key)
         if call is None:
             failed = self._failures.get(key)
@@ -36,7 +36,7 @@ class ReplayModel:
                 raise ReplyError(f"{self.spec}: replayed failure: {failed.error}", retries=failed.retries)
             task = context.task or context.task_hash
             raise LLMError(f"run {self.run_id} recorded no {context.role} reply for task {task} "
-                           f"sequence {context.sequence}")
+                           f"sample {context.sample} sequence {context.sequence}")
         return Completion(text=call.response, model=call.model, input_tokens=call.tokens_in,
                           output_tokens=call.tokens_out, cost_usd=0.0, latency_s=0.0)
 

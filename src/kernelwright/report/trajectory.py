@@ -26,6 +26,7 @@ class CallView(BaseModel):
 
 class RoundView(BaseModel):
     round: int
+    sample: int = 0
     candidate_id: str | None = None
     parent_id: str | None = None
     origin: str | None = None
@@ -103,14 +104,16 @@ def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None
     by_id = {c.id: c for c in mine}
     my_calls = [c for c in calls if c.task_hash == task_hash]
     my_events = [e for e in events if e.payload.get("task_hash") == task_hash]
-    rounds: dict[int, RoundView] = {}
+    rounds: dict[tuple[int, int], RoundView] = {}
     for candidate in mine:
-        view = rounds.setdefault(candidate.round, RoundView(round=candidate.round))
+        view = rounds.setdefault((candidate.sample, candidate.round),
+                                 RoundView(round=candidate.round, sample=candidate.sample))
         _fill_candidate(store, view, candidate, by_id.get(candidate.parent_id or ""))
         judge = next((c for c in my_calls if c.id == candidate.judge_call_id), None)
-        view.advice = judge.response.strip() if judge else None
+        view.advice = _advice(judge) if judge else None
     for call in my_calls:
-        rounds.setdefault(call.round or 0, RoundView(round=call.round or 0)).calls.append(CallView(
+        key = (call.sample, call.round or 0)
+        rounds.setdefault(key, RoundView(round=key[1], sample=key[0])).calls.append(CallView(
             id=call.id, role=call.role, purpose=call.purpose, model=call.model, tokens_in=call.tokens_in,
             tokens_out=call.tokens_out, cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries,
             error=call.error))
@@ -121,12 +124,24 @@ def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None
         elif event.kind == "final_verification":
             final = _final_round(store, event.payload, by_id)
             if final is not None:
-                rounds[10_000 + final.round] = final
+                rounds[(final.sample, 10_000 + final.round)] = final
         elif "round" in event.payload:
-            rounds.setdefault(event.payload["round"], RoundView(round=event.payload["round"])).notes.append(
+            key = (event.payload.get("sample", 0), event.payload["round"])
+            rounds.setdefault(key, RoundView(round=key[1], sample=key[0])).notes.append(
                 f"{event.kind}: {event.payload.get('detail', '')}")
     return TaskView(task=ref, task_hash=task_hash, level=record.level if record else None,
                     rounds=[rounds[k] for k in sorted(rounds)], outcome=outcome)
+
+
+def _advice(call: LLMCall) -> str:
+    """The Judge's advice as the Coder read it: parsed when it parsed, else the reply itself."""
+    from ..agents.judge import JudgeParseError, advice_text, parse_verdict
+
+    kind = "optimisation" if call.purpose == "optimisation" else "correction"
+    try:
+        return advice_text(parse_verdict(call.response, kind)) or call.response.strip()
+    except JudgeParseError:
+        return call.response.strip()
 
 
 def _fill_candidate(store: Store, view: RoundView, candidate: Candidate, parent: Candidate | None) -> None:
@@ -170,6 +185,7 @@ def _final_round(store: Store, payload: dict[str, Any], by_id: dict[str, Candida
     verification = store.get(Verification, payload.get("verification_id", ""))
     if candidate is None or verification is None:
         return None
-    view = RoundView(round=candidate.round, candidate_id=candidate.id, origin="final re-timing", final=True)
+    view = RoundView(round=candidate.round, sample=candidate.sample, candidate_id=candidate.id,
+                     origin="final re-timing", final=True)
     _fill_result(view, VerificationResult.model_validate(verification.evidence))
     return view

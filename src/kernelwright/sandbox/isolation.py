@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import fnmatch
+from contextvars import ContextVar
 import functools
 import os
 import resource
@@ -254,6 +255,16 @@ def probe_isolation(refresh: bool = False) -> IsolationInfo:
 # ---------------------------------------------------------------------------------------------- environment
 
 
+# The GPU this thread's workers may use ("0", "1", ...): an evaluation runs one verification per GPU, each in
+# its own thread, and every process those threads start sees only its own device.
+gpu_lane: ContextVar[str | None] = ContextVar("gpu_lane", default=None)
+
+
+def lane_env() -> dict[str, str]:
+    lane = gpu_lane.get()
+    return {"CUDA_VISIBLE_DEVICES": lane} if lane is not None else {}
+
+
 def is_secret_name(name: str, deny: Sequence[str]) -> bool:
     upper = name.upper()
     return any(fnmatch.fnmatchcase(upper, pattern.upper()) for pattern in deny)
@@ -277,6 +288,8 @@ def worker_env(job_dir: Path, limits: Limits, *, env_extra: Mapping[str, str] = 
     env["PATH"] = os.pathsep.join([venv_bin, *(p for p in path if p != venv_bin)])
     if not gpu:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker gets no GPU, with or without a private /dev
+    else:
+        env.update(lane_env())
     env.update(
         HOME=str(job_dir),
         TMPDIR=str(job_dir / "tmp"),

@@ -150,7 +150,16 @@ def agent_links(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links)
+def samples(db: Database) -> None:
+    """Migration 3: an evaluation runs K independent samples of a task; candidates and LLM calls name theirs."""
+    for statement in (
+        "ALTER TABLE candidates ADD COLUMN sample INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE llm_calls ADD COLUMN sample INTEGER NOT NULL DEFAULT 0",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples)
 LATEST_VERSION = len(MIGRATIONS)
 
 

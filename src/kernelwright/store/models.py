@@ -124,6 +124,7 @@ class Candidate(Record):
     created_at: str = Field(default_factory=utc_now)
     llm_call_id: str | None = None  # the Coder call that wrote it
     judge_call_id: str | None = None  # the Judge call whose advice it followed
+    sample: int = 0  # which independent trajectory of the task (evaluations with --samples K)
 
     @model_validator(mode="after")
     def _fill_source_hash(self) -> Candidate:
@@ -217,7 +218,8 @@ class LLMCall(Record):
     round: int | None = None
     purpose: str | None = None  # seed, repair, optimise (Coder); correction, optimisation (Judge)
     subject_id: str | None = None  # the candidate the call was shown
-    sequence: int | None = None  # order of this role's calls within the run's task
+    sequence: int | None = None  # order of this role's calls within the run's task (and sample)
+    sample: int = 0
 
 
 class Event(Record):

@@ -50,6 +50,26 @@ def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: Bui
     return result
 
 
+def prebuild(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache) -> None:
+    """Compiles a candidate's extensions into the cache on CPU workers, so that `verify` later finds them built.
+
+    Lets an evaluation compile one candidate while the GPU verifies another. Failures are left for `verify` to
+    report (a failed build is cached too, so it is not compiled twice).
+    """
+    backend = options.device
+    if static_gate(candidate_source, backend=backend).rejected:
+        return
+    inspected, _ = inspect_candidate(candidate_source)
+    if not inspected.get("ok"):
+        return
+    specs = [ExtensionSpec.model_validate(s) for s in inspected["specs"]]
+    native = static_gate(candidate_source, [src for s in specs for src in s.cpp_sources + s.cuda_sources],
+                         backend=backend)
+    if specs and not native.rejected:
+        build_all(specs, default_toolchain(backend, fast_math=task.declarations.allow_fast_math), cache,
+                  workers=options.build_workers)
+
+
 class _Phases:
     """Wall time of each phase, kept as evidence of where verification time goes."""
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from ..sandbox.isolation import is_secret_name, load_limits, load_policy
+from ..sandbox.isolation import is_secret_name, lane_env, load_limits, load_policy
 
 
 class ReferenceFailure(Exception):
@@ -17,10 +17,12 @@ def run_trusted(module: str, *args: str, what: str) -> None:
     """Runs `python -m module args` under the "reference" limits; raises ReferenceFailure naming `what`."""
     limits = load_limits("reference")
     deny = load_policy().env.deny
-    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)}
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)} | lane_env()
     try:
+        # Its own session: a Ctrl-C meant for the orchestrator must not kill the reference mid-run and turn an
+        # interrupted verification into a task failure.
         proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                              timeout=limits.timeout_s, env=env)
+                              timeout=limits.timeout_s, env=env, start_new_session=True)
     except subprocess.TimeoutExpired:
         raise ReferenceFailure(f"{what} did not finish within {limits.timeout_s:g} s") from None
     if proc.returncode != 0:

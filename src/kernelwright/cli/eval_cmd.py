@@ -1,0 +1,129 @@
+"""`kernelwright eval`: a model over a task set, scored the way the field reports it, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..store import Store, StoreError
+from ..tasks import TaskNotFound, TaskSourceError
+from .db_cmd import db_path
+from .render import console, fail, require_device
+
+
+def eval_command(
+    ctx: typer.Context,
+    taskset: Annotated[Optional[list[str]], typer.Argument(help="Task folders or files (a KernelBench tree works).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="provider/model, scripted/FILE or replay/RUN_ID.")] = None,
+    judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="A different model for the Judge.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="An OpenAI- or Anthropic-compatible server.")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Coder rounds per sample; 1 is the one-shot setting.")] = 1,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Independent samples per task (pass@k).")] = 1,
+    levels: Annotated[Optional[str], typer.Option("--levels", help="Only these levels, e.g. 1,2.")] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cuda",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Samples in flight at once.")] = 4,
+    cpu_workers: Annotated[int, typer.Option("--cpu-workers", min=1, help="Compilations in flight at once.")] = 2,
+    llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Model calls in flight at once.")] = 8,
+    executor: Annotated[str, typer.Option("--executor", help="local, or ray (pip install 'kernelwright[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A running Ray cluster (default: a local one).")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Stop the evaluation at this spend.")] = None,
+    no_profile: Annotated[bool, typer.Option("--no-profile", help="Skip profiling passing candidates.")] = False,
+    no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored evaluation.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
+) -> None:
+    """Evaluate a model on a task set: correctness, fast_p and geomean speedups vs eager and torch.compile, cost."""
+    from ..agents.budget import BudgetLimits
+    from ..agents.loop import LoopConfig
+    from ..agents.runner import RunConfig
+    from ..agents.session import open_runner, resolve_tasks
+    from ..evaluate.ray_executor import ExecutorError
+    from ..llm import LLMError
+    from ..verify.pipeline import VerifierError
+    from .eval_progress import EvalProgress
+
+    if executor not in ("local", "ray"):
+        fail(f"unknown --executor {escape(executor)!r}: use local or ray")
+    config = None
+    if resume is None:
+        if not taskset or not model:
+            fail("give a task set and --model (or --resume RUN_ID)")
+        require_device(device)
+        try:
+            wanted = [int(level) for level in levels.split(",")] if levels else None
+        except ValueError:
+            fail(f"--levels takes numbers separated by commas, not {escape(levels or '')!r}")
+        try:
+            paths = resolve_tasks(taskset, tasks_dir, wanted)
+        except (TaskNotFound, TaskSourceError) as exc:
+            fail(escape(str(exc)))
+        if not paths:
+            fail("the task set holds no task (check the path and --levels)")
+        config = RunConfig(tasks=paths, model=model, judge_model=judge_model, base_url=base_url, device=device,
+                           loop=LoopConfig(rounds=rounds), budget=BudgetLimits(max_usd=budget_usd),
+                           compile_baseline=not no_compile_baseline, profile=not no_profile, samples=samples,
+                           workers=workers, cpu_workers=cpu_workers, llm_concurrency=llm_concurrency,
+                           executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
+    try:
+        store = Store(db_path(ctx))
+    except StoreError as exc:
+        fail(escape(str(exc)))
+    with store:
+        try:
+            runner, loaded = open_runner(store, config, resume=resume, kind="eval",
+                                         budget_overrides={"max_usd": budget_usd} if resume else None)
+        except (LLMError, StoreError, TaskSourceError, TaskNotFound, ExecutorError) as exc:
+            fail(escape(str(exc)))
+        if resume is not None:
+            require_device(runner.config.device)
+        progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json)
+        runner.on_step = progress.on_step
+        runner.on_sample = lambda outcome: progress.sample_done(outcome.task, outcome.best_verdict == "PASS")
+        try:
+            with progress:
+                runner.execute(loaded)
+        except KeyboardInterrupt:
+            console.print(f"interrupted; finished work is stored: kernelwright eval --resume {runner.run.id}")
+            raise typer.Exit(130)
+        except (LLMError, VerifierError) as exc:
+            fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then kernelwright eval --resume {runner.run.id})")
+        summary = eval_summary(store, runner.run.id, runner.executor.stats())
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        render_summary(summary)
+
+
+def eval_summary(store: Store, run_id: str, stats: Any) -> dict[str, Any]:
+    from ..report.metrics import compute_metrics
+    from ..report.metrics_json import json_metrics, json_task
+    from ..report.records import load_records
+
+    records = load_records(store, run_id)
+    metrics = compute_metrics(records)
+    return {"run_id": run_id, "metrics": json_metrics(metrics), "tasks": [json_task(r) for r in records],
+            "executor": {"wall_s": round(stats.wall_s, 3), "device_busy_share": round(stats.busy_share, 4),
+                         "builds": stats.builds, "verifications": stats.verifications}}
+
+
+def render_summary(summary: dict[str, Any]) -> None:
+    metrics = summary["metrics"]
+    table = Table(title=f"evaluation {summary['run_id']}", title_justify="left", show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            text = f"{value:.4f}" if "usd" in key or "cost" in key else f"{value:.3g}"
+        else:
+            text = escape(str(value)) if value is not None else "-"
+        table.add_row(escape(key), text)
+    console.print(table)
+    executor = summary["executor"]
+    console.print(f"[dim]{len(summary['tasks'])} samples · device busy {executor['device_busy_share']:.0%} of "
+                  f"{executor['wall_s']:.0f} s · report: kernelwright report {summary['run_id']} --html report.html[/]")

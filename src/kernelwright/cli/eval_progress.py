@@ -1,0 +1,75 @@
+"""The live view of `kernelwright eval`: samples done / running / failed, the best speedups so far, spend."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..agents.budget import Spend
+from ..agents.loop import Step
+from .render import console
+
+SHOWN_RUNNING = 8
+
+
+class EvalProgress:
+    def __init__(self, total: int, spend: Spend, enabled: bool = True) -> None:
+        self.spend, self.enabled = spend, enabled
+        self.running: dict[str, str] = {}
+        self.best: dict[str, float] = {}
+        self.failed = 0
+        self._lock = threading.Lock()
+        self.bar = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console)
+        self.task = self.bar.add_task("samples", total=total)
+        self.live = Live(self._view(), console=console, refresh_per_second=4) if enabled else None
+
+    def __enter__(self) -> EvalProgress:
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.live.update(self._view())
+            self.live.__exit__(None, None, None)
+
+    def on_step(self, step: Step) -> None:
+        with self._lock:
+            if step.kind == "stop":
+                return
+            key = step.task
+            self.running[key] = f"round {step.round}: {step.kind} {step.detail}".strip()
+            if step.kind == "final":
+                self.running.pop(key, None)
+                if step.speedup is not None and step.verdict == "PASS":
+                    self.best[key] = max(step.speedup, self.best.get(key, 0.0))
+            if self.live:
+                self.live.update(self._view())
+
+    def sample_done(self, task: str, passed: bool) -> None:
+        with self._lock:
+            self.running.pop(task, None)
+            self.failed += 0 if passed else 1
+            self.bar.advance(self.task)
+            if self.live:
+                self.live.update(self._view())
+
+    def _view(self) -> Group:
+        table = Table(show_header=True, box=None, title_justify="left")
+        table.add_column("running")
+        table.add_column("step", overflow="fold")
+        for task, step in list(self.running.items())[:SHOWN_RUNNING]:
+            table.add_row(escape(task), escape(step[:70]))
+        top = sorted(self.best.items(), key=lambda item: -item[1])[:5]
+        best = ", ".join(f"{escape(t)} {s:.2f}x" for t, s in top) or "-"
+        done = int(self.bar.tasks[0].completed)
+        summary = (f"done {done} · running {len(self.running)} · without a correct kernel {self.failed} · "
+                   f"best: {best} · {self.spend.input_tokens}/{self.spend.output_tokens} tokens · "
+                   f"${self.spend.cost_usd:.4f}")
+        return Group(self.bar, summary, table)

@@ -1,0 +1,128 @@
+"""Executors: compilation on a CPU pool, verification and profiling on one candidate per device lane.
+
+A lane is one GPU (or, on the CPU backend, the machine: timing needs quiet cores). Threads of an evaluation call
+`build` then `verify`; while one candidate holds a lane, others compile, so the GPU does not wait for compiles.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from ..profile.models import ProfileReport
+from ..sandbox.build import BuildCache
+from ..sandbox.isolation import gpu_lane
+from ..tasks import Task
+from ..verify.models import VerificationResult
+from ..verify.pipeline import VerifyOptions, prebuild, verify
+
+
+class LaneStats(BaseModel):
+    """Busy time per lane and of the build pool, for throughput and overlap (the GPU's busy share)."""
+
+    wall_s: float = 0.0
+    lanes: dict[str, float] = Field(default_factory=dict)  # lane -> seconds verifying or profiling
+    build_s: float = 0.0  # summed over concurrent builds
+    builds: int = 0
+    verifications: int = 0
+
+    @property
+    def busy_share(self) -> float:
+        """Share of the wall time the device lanes were busy, averaged over lanes."""
+        if not self.lanes or self.wall_s <= 0:
+            return 0.0
+        return sum(self.lanes.values()) / (len(self.lanes) * self.wall_s)
+
+
+class Executor(Protocol):
+    lanes: int
+
+    def build(self, task: Task, source: str, options: VerifyOptions) -> None: ...
+
+    def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult: ...
+
+    def profile(self, task: Task, source: str, result: VerificationResult, device: str) -> ProfileReport: ...
+
+    def stats(self) -> LaneStats: ...
+
+    def close(self) -> None: ...
+
+
+def device_lanes(device: str) -> list[str | None]:
+    if device == "cuda":
+        import torch
+
+        return [str(i) for i in range(max(1, torch.cuda.device_count()))]
+    return [None]
+
+
+class LocalExecutor:
+    def __init__(self, device: str, *, cpu_workers: int = 2, cache: BuildCache | None = None) -> None:
+        self.device, self.cache = device, cache or BuildCache()
+        self._builders = threading.BoundedSemaphore(max(1, cpu_workers))
+        self._free: queue.Queue[str | None] = queue.Queue()
+        names = device_lanes(device)
+        for lane in names:
+            self._free.put(lane)
+        self.lanes = len(names)
+        self._lock = threading.Lock()
+        self._stats = LaneStats(lanes={str(lane or "cpu"): 0.0 for lane in names})
+        self._started = time.monotonic()
+
+    def build(self, task: Task, source: str, options: VerifyOptions) -> None:
+        with self._builders:
+            started = time.monotonic()
+            try:
+                prebuild(task, source, options, self.cache)
+            finally:
+                with self._lock:
+                    self._stats.build_s += time.monotonic() - started
+                    self._stats.builds += 1
+
+    def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult:
+        with self._lane():
+            result = verify(task, source, options, self.cache)
+        with self._lock:
+            self._stats.verifications += 1
+        return result
+
+    def profile(self, task: Task, source: str, result: VerificationResult, device: str) -> ProfileReport:
+        from ..profile import profile_candidate
+
+        with self._lane():
+            return profile_candidate(task, source, result, device=device, cache=self.cache)
+
+    @contextmanager
+    def _lane(self) -> Iterator[None]:
+        lane = self._free.get()
+        token = gpu_lane.set(lane)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                key = str(lane or "cpu")
+                self._stats.lanes[key] += time.monotonic() - started
+            gpu_lane.reset(token)
+            self._free.put(lane)
+
+    def stats(self) -> LaneStats:
+        with self._lock:
+            return self._stats.model_copy(update={"wall_s": time.monotonic() - self._started}, deep=True)
+
+    def close(self) -> None:
+        pass
+
+
+def open_executor(kind: Literal["local", "ray"], device: str, *, cpu_workers: int = 2,
+                  cache: BuildCache | None = None, address: str | None = None) -> Any:
+    if kind == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(device, cache=cache, address=address)
+    return LocalExecutor(device, cpu_workers=cpu_workers, cache=cache)

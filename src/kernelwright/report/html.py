@@ -1,0 +1,106 @@
+"""The run report as one self-contained HTML file: inline CSS and SVG, no scripts, nothing fetched."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict
+
+from . import plots
+from .context import ReportContext, RunReport
+from .format import MISSING, fmt_ci, fmt_ms, fmt_pct
+from .page import RunPage, build_page
+from .records import SampleRecord
+from .tables import anchor, record_order
+from .templating import environment
+from .trajectory import RoundView
+
+
+class Figure(BaseModel):
+    caption: str
+    svg: str
+
+
+class SampleRounds(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    sample: int
+    record: SampleRecord | None
+    rounds: list[RoundView]
+
+
+class TaskSection(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    task: str
+    anchor: str
+    level: int | None
+    samples: list[SampleRounds]
+
+
+def render_html(context: ReportContext) -> str:
+    page = build_page(context)
+    runs = [(run, _figures(run.report), _sections(run)) for run in page.runs]
+    return environment(autoescape=True).get_template("report.html.j2").render(
+        page=page, runs=runs, timing_facts=timing_facts, config_json=_config_json)
+
+
+def _figures(report: RunReport) -> list[Figure]:
+    headline = report.headline
+    correct = [r for r in headline if r.correct]
+    series = {"eager": [r.best_speedup_eager for r in correct],
+              "torch.compile": [r.best_speedup_compile for r in correct]}
+    timed = {name: [v for v in values if v is not None] for name, values in series.items()}
+    return [
+        Figure(caption="Best speedup of each correct, validly timed task against eager PyTorch and torch.compile "
+                       "(log2 bins).", svg=plots.speedup_histogram(timed)),
+        Figure(caption="fast_p: the share of all tasks that are correct and faster than p times the baseline "
+                       "(at p = 0, the correct rate).", svg=plots.fast_p_curve(series, total=len(headline))),
+        Figure(caption="fast_p against eager after each round (the best candidate so far).",
+               svg=plots.fast_p_by_round(report.metrics.overall.fast_p_by_round)),
+        Figure(caption="LLM dollars spent on each task against its final speedup over eager.",
+               svg=plots.cost_vs_speedup([(r.task, r.cost_usd, r.best_speedup_eager if r.correct else None)
+                                          for r in headline])),
+    ]
+
+
+def _sections(run: RunPage) -> list[TaskSection]:
+    """One section per task of the run: its trajectory, split by sample when the rounds carry one."""
+    report = run.report
+    records: dict[str, list[SampleRecord]] = {}
+    for record in sorted(report.records, key=record_order):
+        records.setdefault(record.task_hash, []).append(record)
+    hashes = list(records) + [t.task_hash for t in report.view.tasks if t.task_hash not in records]
+    sections = []
+    for task_hash in hashes:
+        view = report.task_view(task_hash)
+        mine = records.get(task_hash, [])
+        name = mine[0].task if mine else view.task if view else task_hash[:12]
+        level = mine[0].level if mine else view.level if view else None
+        by_sample: dict[int, list[RoundView]] = {}
+        for round_view in view.rounds if view else []:
+            by_sample.setdefault(getattr(round_view, "sample", 0), []).append(round_view)
+        samples = sorted(set(by_sample) | {r.sample for r in mine})
+        sections.append(TaskSection(task=name, anchor=anchor(name, run.prefix), level=level, samples=[
+            SampleRounds(sample=s, record=next((r for r in mine if r.sample == s), None), rounds=by_sample.get(s, []))
+            for s in samples]))
+    return sections
+
+
+def timing_facts(timing: dict) -> list[tuple[str, str]]:
+    """A round's timing, with its confidence intervals, as label/value pairs."""
+    facts = [
+        ("candidate", fmt_ms(timing.get("candidate_ms"))),
+        ("eager", fmt_ms(timing.get("eager_ms"))),
+        ("torch.compile", fmt_ms(timing.get("compile_ms"))),
+        ("speedup vs eager", fmt_ci(timing.get("speedup_eager"), timing.get("ci_low"), timing.get("ci_high"))),
+        ("speedup vs torch.compile", fmt_ci(timing.get("speedup_compile"), timing.get("ci_compile_low"),
+                                            timing.get("ci_compile_high"))),
+        ("own-kernel share", fmt_pct(timing.get("own_kernel_share"))),
+        ("method", str(timing.get("method") or MISSING)),
+    ]
+    return [(label, value) for label, value in facts if value != MISSING]
+
+
+def _config_json(config: dict) -> str:
+    return json.dumps(config, indent=2, sort_keys=True, default=str)
