@@ -138,8 +138,6 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-
-
 def main() -> None:
     job = Path(sys.argv[1])
     result = run(job)

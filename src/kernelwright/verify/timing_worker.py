@@ -663,6 +663,5 @@ def main() -> None:
     write_and_exit(job, result)
 
 
-
 if __name__ == "__main__":
     main()

@@ -1,0 +1,46 @@
+"""Device lanes: each verification thread's workers see only their own GPU; busy time is accounted per lane."""
+
+import threading
+import time
+from pathlib import Path
+
+from kernelwright.evaluate.executor import LocalExecutor
+from kernelwright.sandbox.isolation import gpu_lane, lane_env, load_limits, worker_env
+
+
+def test_a_lane_pins_the_gpu_workers_see(tmp_path: Path):
+    limits = load_limits("correctness")
+    token = gpu_lane.set("1")
+    try:
+        gpu_env, _ = worker_env(tmp_path, limits, gpu=True)
+        cpu_env, _ = worker_env(tmp_path, limits, gpu=False)
+        assert lane_env() == {"CUDA_VISIBLE_DEVICES": "1"}
+    finally:
+        gpu_lane.reset(token)
+    assert gpu_env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert cpu_env["CUDA_VISIBLE_DEVICES"] == ""  # a CPU-only worker never gets a GPU
+    assert lane_env() == {}
+
+
+def test_one_candidate_per_lane_at_a_time_and_busy_time_is_counted():
+    executor = LocalExecutor("cpu", cpu_workers=2)
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def hold() -> None:
+        with executor._lane():
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=hold) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = executor.stats()
+    assert most[0] == 1 and executor.lanes == 1
+    assert stats.lanes["cpu"] >= 0.2 - 1e-3 and 0 < stats.busy_share <= 1.0
