@@ -44,3 +44,39 @@ def test_one_candidate_per_lane_at_a_time_and_busy_time_is_counted():
     stats = executor.stats()
     assert most[0] == 1 and executor.lanes == 1
     assert stats.lanes["cpu"] >= 0.2 - 1e-3 and 0 < stats.busy_share <= 1.0
+
+
+def test_cpu_timing_waits_for_running_builds_and_holds_new_ones():
+    from kernelwright.evaluate.executor import QuietTiming
+
+    quiet, events = QuietTiming(), []
+    build_started, timing_asked = threading.Event(), threading.Event()
+
+    def first_build() -> None:
+        with quiet.build():
+            events.append("build 1 starts")
+            build_started.set()
+            timing_asked.wait()
+            time.sleep(0.05)
+            events.append("build 1 ends")
+
+    def timing() -> None:
+        build_started.wait()
+        timing_asked.set()
+        with quiet.timing():
+            events.append("timing starts")
+            time.sleep(0.05)
+            events.append("timing ends")
+
+    def second_build() -> None:
+        timing_asked.wait()
+        time.sleep(0.02)  # asks while the timing waits for build 1
+        with quiet.build():
+            events.append("build 2 starts")
+
+    threads = [threading.Thread(target=f) for f in (first_build, timing, second_build)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events == ["build 1 starts", "build 1 ends", "timing starts", "timing ends", "build 2 starts"]

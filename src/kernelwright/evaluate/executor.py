@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from ..sandbox.build import BuildCache
 from ..sandbox.isolation import gpu_lane
 from ..tasks import Task
 from ..verify.models import VerificationResult
-from ..verify.pipeline import VerifyOptions, prebuild, verify
+from ..verify.pipeline import VerifyOptions, prebuild, timing_guard, verify
 
 
 class LaneStats(BaseModel):
@@ -61,6 +61,40 @@ def device_lanes(device: str) -> list[str | None]:
     return [None]
 
 
+class QuietTiming:
+    """On the CPU backend compiles and timing share the cores: a timing phase waits for running builds to end and
+    holds new ones back until it is done, so a speedup is never measured beside a compiler."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._builds = 0
+        self._timing = False
+
+    @contextmanager
+    def build(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._timing)
+            self._builds += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._builds -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        with self._cond:
+            self._timing = True
+            self._cond.wait_for(lambda: self._builds == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._timing = False
+                self._cond.notify_all()
+
+
 class LocalExecutor:
     def __init__(self, device: str, *, cpu_workers: int = 2, cache: BuildCache | None = None) -> None:
         self.device, self.cache = device, cache or BuildCache()
@@ -73,9 +107,10 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._stats = LaneStats(lanes={str(lane or "cpu"): 0.0 for lane in names})
         self._started = time.monotonic()
+        self._quiet = QuietTiming() if device == "cpu" else None
 
     def build(self, task: Task, source: str, options: VerifyOptions) -> None:
-        with self._builders:
+        with self._builders, (self._quiet.build() if self._quiet else nullcontext()):
             started = time.monotonic()
             try:
                 prebuild(task, source, options, self.cache)
@@ -101,10 +136,13 @@ class LocalExecutor:
     def _lane(self) -> Iterator[None]:
         lane = self._free.get()
         token = gpu_lane.set(lane)
+        guard = timing_guard.set(self._quiet.timing) if self._quiet else None
         started = time.monotonic()
         try:
             yield
         finally:
+            if guard is not None:
+                timing_guard.reset(guard)
             with self._lock:
                 key = str(lane or "cpu")
                 self._stats.lanes[key] += time.monotonic() - started

@@ -34,13 +34,16 @@ class RooflinePosition(BaseModel):
     arithmetic_intensity: float | None = None  # FLOPs per byte of the task (None: no bytes counted)
     ridge_point: float | None = None  # FLOPs per byte where the two roofs meet on this device
     time_source: str | None = None  # where time_ms comes from ("verifier timing median", "ncu kernel durations", ...)
+    roof_note: str | None = None  # how far to trust the peaks (CPU peaks are generous bounds, not targets)
 
     def line(self) -> str:
         if self.bound == "memory":
-            return (f"roofline: memory-bound, {_pct(self.roof_fraction)} of the bandwidth roof "
+            line = (f"roofline: memory-bound, {_pct(self.roof_fraction)} of the bandwidth roof "
                     f"({_rate(self.achieved_gbs * 1e9, 'B/s')} of {_rate(self.peak_gbs * 1e9, 'B/s')})")
-        return (f"roofline: compute-bound, {_pct(self.roof_fraction)} of the compute roof "
-                f"({_rate(self.achieved_gflops * 1e9, 'FLOP/s')} of {_rate(self.peak_gflops * 1e9, 'FLOP/s')})")
+        else:
+            line = (f"roofline: compute-bound, {_pct(self.roof_fraction)} of the compute roof "
+                    f"({_rate(self.achieved_gflops * 1e9, 'FLOP/s')} of {_rate(self.peak_gflops * 1e9, 'FLOP/s')})")
+        return f"{line}; {self.roof_note}" if self.roof_note else line
 
 
 class ProfileReport(BaseModel):

@@ -261,7 +261,10 @@ class _Session:
                                             allow_tf32=bool(self.task.declarations.allow_tf32), time_source=source)
         if report.roofline is None:
             report.notes.append("no roofline: no peaks known for this device (sandbox/hardware.toml)")
-        elif work.flops == 0:
+        elif not self.cuda:
+            report.roofline.roof_note = ("CPU peaks are generous upper bounds (an L1-cache bandwidth, every core at "
+                                         "full vector width): read the fractions as relative between candidates")
+        if report.roofline is not None and work.flops == 0:
             report.notes.append("FLOPs count only matmul/conv/attention-like ops: this task counts 0, so the "
                                 "compute roof says nothing here")
 

@@ -6,6 +6,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +28,10 @@ from .timing import TimingReport, run_timing
 from .trusted import ReferenceFailure
 
 Device = Literal["cpu", "cuda"]
+
+# Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
+# (on the CPU backend) to a guard that keeps compiles off the cores while the timing runs.
+timing_guard: ContextVar[Callable[[], AbstractContextManager]] = ContextVar("timing_guard", default=nullcontext)
 
 
 # Timing flags that say the measurement failed, not that the candidate misbehaved while it was measured.
@@ -151,8 +158,9 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
                           f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
     if result.passed and options.time_candidate:
-        timing = run_timing(task, source, builds, shapes[0].overrides,
-                            options.device, seed, compile_baseline=options.compile_baseline)
+        with timing_guard.get()():
+            timing = run_timing(task, source, builds, shapes[0].overrides,
+                                options.device, seed, compile_baseline=options.compile_baseline)
         phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
