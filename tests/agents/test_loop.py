@@ -149,3 +149,13 @@ def test_running_the_loop_again_redoes_nothing(tmp_path):
     assert verified == ["a", "b", "c"] and verified_again == [] and model.seen == []
     assert [t.candidate.id for t in again.tried] == [t.candidate.id for t in first.tried]
     assert len(store.llm_calls(run_id=run.id)) == 5 and len(store.candidates(run_id=run.id)) == 3
+
+
+def test_the_coder_hears_of_its_last_attempt_from_the_same_parent(tmp_path):
+    replies = {"coder": [candidate("a"), candidate("b"), candidate("c")], "judge": [OPTIMISATION, OPTIMISATION]}
+    outcomes = {"a": result("PASS", 2.0), "b": result("INCORRECT"), "c": result("PASS", 2.5)}
+    loop, _, _, _, store, run = run_loop(tmp_path, replies, outcomes, LoopConfig(rounds=3))
+    prompts = [c.messages[-1]["content"] for c in store.llm_calls(run_id=run.id) if c.role == "coder"]
+    assert "Your last attempt from this candidate" not in prompts[1]
+    assert "Your last attempt from this candidate" in prompts[2] and "round 1, INCORRECT: incorrect" in prompts[2]
+    assert loop.tried[2].candidate.parent_id == loop.tried[0].candidate.id

@@ -97,7 +97,7 @@ class TaskLoop:
         messages = coder_messages(kind, task=self.t.task, backend=self.s.backend, hardware=self.s.hardware,
                                   previous_source=parent.candidate.source if parent else None,
                                   evidence=evidence_from(parent.result) if parent else None, advice=advice,
-                                  profile=parent.profile if parent else None)
+                                  profile=parent.profile if parent else None, last_attempt=self.last_attempt(parent))
         reply = self.ask(self.s.coder, messages, "coder", kind, round_index, parent)
         source = extract_source(reply.text) if reply else None
         if source is None:
@@ -162,6 +162,15 @@ class TaskLoop:
         if self.config.refine_from == "latest":
             return self.tried[-1]
         return self.best() or self.tried[-1]
+
+    def last_attempt(self, parent: Tried | None) -> str | None:
+        """The previous round's candidate when it started from the same parent and did not replace it."""
+        last = self.tried[-1] if self.tried else None
+        if parent is None or last is None or last is parent or last.candidate.parent_id != parent.candidate.id:
+            return None
+        speed = f", {last.speedup:.2f}x eager" if last.speedup is not None else ""
+        summary = last.result.summary.splitlines()[0] if last.result.summary else ""
+        return f"round {last.candidate.round}, {last.result.verdict}{speed}: {summary}"[:600]
 
     def best(self) -> Tried | None:
         passing = [t for t in self.tried if t.speedup is not None]

@@ -165,7 +165,8 @@ class Runner:
             outcome.stop_reason = loop.run()
             best = loop.best()
             if best is not None and outcome.stop_reason != Interrupted.reason:
-                final = trajectory.final_verification(best.candidate, lambda: check(best.candidate.source))
+                final = trajectory.final_verification(  # built already: straight to the device
+                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, options))
                 self.on_step(Step(task=task.ref, round=best.candidate.round, kind="final", verdict=final.verdict,
                                   speedup=(final.timing or {}).get("speedup_eager"), detail="re-timed in fresh processes"))
                 _fill_from(outcome, best.candidate.id, final)
