@@ -16,6 +16,9 @@ from .db_cmd import db_path
 from .render import console, fail, require_device
 
 
+SHOWN_TASKS = 40
+
+
 def eval_command(
     ctx: typer.Context,
     taskset: Annotated[Optional[list[str]], typer.Argument(help="Task folders or files (a KernelBench tree works).")] = None,
@@ -113,17 +116,44 @@ def eval_summary(store: Store, run_id: str, stats: Any) -> dict[str, Any]:
 
 
 def render_summary(summary: dict[str, Any]) -> None:
-    metrics = summary["metrics"]
-    table = Table(title=f"evaluation {summary['run_id']}", title_justify="left", show_header=False)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        if isinstance(value, float):
-            text = f"{value:.4f}" if "usd" in key or "cost" in key else f"{value:.3g}"
-        else:
-            text = escape(str(value)) if value is not None else "-"
-        table.add_row(escape(key), text)
+    m = summary["metrics"]
+
+    def pct(value: Any) -> str:
+        return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
+
+    def times(value: Any) -> str:
+        return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"
+
+    console.print(f"[bold]evaluation {summary['run_id']}[/] · {m.get('tasks')} tasks x {m.get('samples_per_task')} "
+                  f"sample(s) · compile rate {pct(m.get('compile_rate'))} · correct {pct(m.get('correct_rate'))}"
+                  + "".join(f" · pass@{k} {pct(v)}" for k, v in (m.get("pass_at_k") or {}).items()), highlight=False)
+    table = Table(title_justify="left")
+    for column in ("", "vs eager", "vs torch.compile"):
+        table.add_column(column, justify="right" if column else "left")
+    for p in ("0", "1", "1.2", "1.5", "2"):
+        table.add_row(f"fast_{p}", pct(m.get(f"fast_{p}_eager")), pct(m.get(f"fast_{p}_compile")))
+    table.add_row("geomean over correct", times(m.get("geomean_speedup_eager")), times(m.get("geomean_speedup_compile")))
+    table.add_row("geomean over all (failure = 1.0)", times(m.get("geomean_speedup_eager_all")),
+                  times(m.get("geomean_speedup_compile_all")))
+    table.add_row("median / mean over correct", f"{times(m.get('median_speedup_eager'))} / {times(m.get('mean_speedup_eager'))}",
+                  f"{times(m.get('median_speedup_compile'))} / {times(m.get('mean_speedup_compile'))}")
     console.print(table)
+    tasks = Table(title_justify="left")
+    for column in ("task", "sample", "verdict", "x eager (95% CI)", "x compile", "rounds", "cost"):
+        tasks.add_column(column)
+    for t in summary["tasks"][:SHOWN_TASKS]:
+        interval = (f" ({t['ci_low']:.2f}-{t['ci_high']:.2f})"
+                    if isinstance(t.get("ci_low"), (int, float)) and isinstance(t.get("ci_high"), (int, float)) else "")
+        tasks.add_row(escape(t["task"]), str(t.get("sample", 0)), t["best_verdict"],
+                      times(t.get("best_speedup_eager")) + interval, times(t.get("best_speedup_compile")),
+                      str(t.get("rounds")), f"${t.get('cost_usd') or 0:.4f}")
+    console.print(tasks)
+    if len(summary["tasks"]) > SHOWN_TASKS:
+        console.print(f"... {len(summary['tasks']) - SHOWN_TASKS} more samples in the report or with --json")
+    per_solved = m.get("cost_per_solved_task")
     executor = summary["executor"]
-    console.print(f"[dim]{len(summary['tasks'])} samples · device busy {executor['device_busy_share']:.0%} of "
-                  f"{executor['wall_s']:.0f} s · report: kernelwright report {summary['run_id']} --html report.html[/]")
+    console.print(f"{m.get('input_tokens')}/{m.get('output_tokens')} tokens · ${m.get('cost_usd') or 0:.4f} "
+                  f"(${m.get('cost_per_task') or 0:.4f} per task, "
+                  + (f"${per_solved:.4f} per solved task" if isinstance(per_solved, (int, float)) else "no task solved")
+                  + f") · device busy {executor['device_busy_share']:.0%} of {executor['wall_s']:.0f} s", highlight=False)
+    console.print(f"[dim]report: kernelwright report {summary['run_id']} --html report.html[/]")
