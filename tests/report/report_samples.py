@@ -53,9 +53,9 @@ def metrics(slower: bool = False) -> EvalMetrics:
                       failures={"INCORRECT": {"mismatch": 1}}, input_tokens=12000, output_tokens=3400,
                       cost_usd=0.3734, cost_per_task=0.124467, cost_per_solved_task=0.1867, wall_s_total=95.0,
                       wall_s_per_task=31.67)
-    level1 = Metrics(tasks=2, compile_rate=1.0, correct_rate=0.5, eager=SpeedupStats(fast_p={"1.0": 0.5}),
+    level1 = Metrics(tasks=2, compile_rate=1.0, correct_rate=0.5, eager=SpeedupStats(fast_p={"1.0": 0.5}, timed_tasks=1),
                      failures={"INCORRECT": {"mismatch": 1}}, cost_usd=0.1734)
-    level2 = Metrics(tasks=1, compile_rate=1.0, correct_rate=1.0, eager=SpeedupStats(fast_p={"1.0": 0.0}), cost_usd=0.2)
+    level2 = Metrics(tasks=1, compile_rate=1.0, correct_rate=1.0, eager=SpeedupStats(fast_p={"1.0": 0.0}, timed_tasks=1), cost_usd=0.2)
     return EvalMetrics(overall=overall, by_level={"1": level1, "2": level2}, rules=RULES)
 
 

@@ -177,3 +177,14 @@ def test_empty_input() -> None:
 def test_custom_ps() -> None:
     m = compute_metrics([rec("A", "PASS", 3.0), rec("B", "PASS", 1.1)], ps=(0.0, 3.0, 1.15)).overall
     assert m.eager.fast_p == pytest.approx({"0": 1.0, "3.0": 0.0, "1.15": 0.5})
+
+
+def test_a_baseline_never_measured_is_null_not_zero():
+    from kernelwright.report.metrics import speedup_stats
+
+    stats = speedup_stats([(True, None), (False, None), (True, None)])  # correct, but no torch.compile timing
+    assert stats.fast_p["0"] == 2 / 3
+    assert all(stats.fast_p[key] is None for key in ("1.0", "1.2", "1.5", "2.0"))
+    assert stats.geomean_all is None and stats.geomean_correct is None and stats.timed_tasks == 0
+    nothing_correct = speedup_stats([(False, None), (False, None)])
+    assert nothing_correct.fast_p["1.0"] == 0.0 and nothing_correct.geomean_all == 1.0  # measured: all failed

@@ -103,3 +103,18 @@ def test_comparison_tables(compared: str) -> None:
     assert tasks[1] == [samples.GEMM, "PASS", "1.50× [1.40, 1.60]", "1.10× [1.00, 1.20]",
                         "PASS", "1.20× [1.10, 1.30]", "1.10× [1.00, 1.20]"]
     assert "**A**: run `0190aaaabbbb0001`" in compared and "**B**: run `0190ccccdddd0002`" in compared
+
+
+def test_a_baseline_that_was_not_measured_reads_as_a_dash_not_zero() -> None:
+    from kernelwright.report.metrics_models import SpeedupStats
+
+    context = samples.context()
+    main = context.main
+    unmeasured = main.metrics.overall.model_copy(update={"compile": SpeedupStats(fast_p={"0": 2 / 3, "1.0": None},
+                                                                                 geomean_all=None, timed_tasks=0)})
+    metrics = main.metrics.model_copy(update={"overall": unmeasured})
+    context = ReportContext(main=main.model_copy(update={"metrics": metrics}), generated_at=context.generated_at)
+    rows = {row[0]: row[1:] for row in _table(render_markdown(context), "metric | overall | level 1 | level 2")[1:]}
+    assert rows["fast_0 (vs torch.compile)"][0] == "66.7%"  # correctness does not need the baseline
+    assert rows["fast_1.0 (vs torch.compile)"][0] == "–"
+    assert rows["geomean speedup, all tasks, failure = 1.0 (vs torch.compile)"][0] == "–"

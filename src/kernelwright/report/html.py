@@ -51,6 +51,8 @@ def _figures(report: RunReport) -> list[Figure]:
     series = {"eager": [r.best_speedup_eager for r in correct],
               "torch.compile": [r.best_speedup_compile for r in correct]}
     timed = {name: [v for v in values if v is not None] for name, values in series.items()}
+    # a baseline no correct task was timed against (e.g. no torch.compile run) has no curve, rather than a false 0
+    series = {name: values for name, values in series.items() if timed[name] or not correct}
     return [
         Figure(caption="Best speedup of each correct, validly timed task against eager PyTorch and torch.compile "
                        "(log2 bins).", svg=plots.speedup_histogram(timed)),

@@ -19,7 +19,9 @@ RULES: dict[str, str] = {
     "correct_rate": "Share of tasks whose best candidate passed its final verification (fast_0).",
     "fast_p": "Share of ALL tasks whose best candidate is correct and strictly more than p times faster than the "
               "baseline (eager or torch.compile) in the final re-timing; fast_0 is the correct rate. A correct "
-              "candidate without a valid timing (not timed, PERF_INVALID) counts for fast_0 only.",
+              "candidate without a valid timing (not timed, PERF_INVALID) counts for fast_0 only. When correct tasks "
+              "exist but none was timed against a baseline (e.g. no torch.compile run), fast_p for p > 0 and the "
+              "all-task geomean against it are not measured (null), not zero.",
     "geomean_correct": "Geometric mean of the speedups of correct tasks with a valid timing.",
     "geomean_all": "Geometric mean over all tasks, a task without a correct timed result counted as 1.0 "
                    "(keeping the reference).",
@@ -86,10 +88,15 @@ def metrics_of(records: list[SampleRecord], ps: tuple[float, ...] = PS) -> Metri
 def speedup_stats(results: list[tuple[bool, float | None]], ps: tuple[float, ...] = PS) -> SpeedupStats:
     """Stats over tasks given as (correct, speedup or None)."""
     timed = [s for ok, s in results if ok and _valid(s)]
+    # Correct tasks but none timed against this baseline (e.g. no torch.compile run): not measured, not zero.
+    unmeasured = not timed and any(ok for ok, _ in results)
+    shares: dict[str, float | None] = dict(fast_p(results, ps))
+    if unmeasured:
+        shares = {key: (value if float(key) == 0 else None) for key, value in shares.items()}
     return SpeedupStats(
-        fast_p=fast_p(results, ps),
+        fast_p=shares,
         geomean_correct=_geomean(timed),
-        geomean_all=_geomean([s if ok and _valid(s) else 1.0 for ok, s in results]),  # type: ignore[misc]
+        geomean_all=None if unmeasured else _geomean([s if ok and _valid(s) else 1.0 for ok, s in results]),  # type: ignore[misc]
         median_correct=statistics.median(timed) if timed else None,
         mean_correct=statistics.fmean(timed) if timed else None,
         timed_tasks=len(timed),

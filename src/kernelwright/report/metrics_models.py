@@ -8,9 +8,11 @@ from pydantic import BaseModel, Field
 class SpeedupStats(BaseModel):
     """Speedups of one baseline (eager or torch.compile)."""
 
-    fast_p: dict[str, float] = Field(default_factory=dict)  # "0", "1.0", "1.2", "1.5", "2.0" -> share of ALL tasks
+    # "0", "1.0", "1.2", "1.5", "2.0" -> share of ALL tasks; None (p > 0) when no correct task was timed against it
+    fast_p: dict[str, float | None] = Field(default_factory=dict)
     geomean_correct: float | None = None  # over correct tasks only
-    geomean_all: float | None = None  # over all tasks, a failed or untimed task counted as 1.0 ("keep the reference")
+    geomean_all: float | None = None  # over all tasks, a failed or untimed task counted as 1.0 ("keep the reference");
+                                      # None when correct tasks exist but none was timed against this baseline
     median_correct: float | None = None
     mean_correct: float | None = None
     timed_tasks: int = 0  # correct tasks with a valid speedup against this baseline

@@ -72,7 +72,7 @@ class Store:
         if found.user_version < migrations.LATEST_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {found.user_version}, older than "
-                f"{migrations.LATEST_VERSION}; open it once without read-only to migrate it"
+                f"{migrations.LATEST_VERSION}; migrate it with: kernelwright --db {self.path} db init"
             )
         with self._errors("open"):
             return self._connect(readonly_uri(self.path), busy_timeout_s, readonly=True)
