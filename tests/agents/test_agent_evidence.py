@@ -17,11 +17,12 @@ def _result(**fields) -> VerificationResult:
 
 def test_incorrect_keeps_where_and_by_how_much(results):
     evidence = evidence_from(results["incorrect_elementwise"])
-    first = evidence.failures[0]
+    digest = evidence.failures[0]
+    first = digest.first
     assert first.max_abs_error and abs(first.max_abs_error - 4.9436e-05) < 1e-8
     assert first.max_error_at == [11, 387]
     assert first.reference_value and first.candidate_value
-    assert "shape 'small' (batch_size=16, features=509), normal inputs" in first.line
+    assert "shape 'small' (batch_size=16, features=509), normal inputs" in digest.line
     assert len(evidence.failures) == MAX_FAILURES and evidence.more_failures == 2
     assert evidence.failed_shapes == ["small", "small_odd"]
     assert "heavy_tail" in evidence.failed_distributions
@@ -31,7 +32,7 @@ def test_nonfinite_failures_name_the_distributions(results):
     evidence = evidence_from(results["incorrect_nonfinite"])
     assert evidence.verdict == "INCORRECT" and evidence.reason == "nonfinite"
     assert evidence.failed_distributions == ["large", "heavy_tail"]
-    assert evidence.failures[0].mismatches == 1539 and evidence.failures[0].max_abs_error is None
+    assert evidence.failures[0].first.mismatches == 1539 and evidence.failures[0].first.max_abs_error is None
 
 
 def test_compile_errors_are_trimmed_and_paths_shortened(results):

@@ -166,3 +166,22 @@ def test_default_path_honours_environment(monkeypatch, tmp_path):
 def test_ids_sort_by_creation():
     ids = [new_id() for _ in range(1000)]
     assert ids == sorted(ids) and len(set(ids)) == 1000 and all(len(i) == 16 for i in ids)
+
+
+def test_llm_totals_sum_a_run_a_task_and_a_sample(tmp_path):
+    from kernelwright.store import LLMCall
+
+    with Store(tmp_path / "kw.db") as store:
+        run, other = store.add(Run()), store.add(Run())
+        for task, sample, tokens_in, tokens_out, cost in (("a", 0, 100, 10, 0.5), ("a", 1, 200, 20, None),
+                                                          ("b", 0, 300, 30, 1.25)):
+            store.add(LLMCall(run_id=run.id, role="coder", model="m", task_hash=task, sample=sample,
+                              tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost))
+        store.add(LLMCall(run_id=other.id, role="judge", model="m", tokens_in=7, tokens_out=7, cost_usd=7.0))
+        assert store.llm_totals(run.id) == {"llm_calls": 3, "input_tokens": 600, "output_tokens": 60, "cost_usd": 1.75}
+        assert store.llm_totals(run.id, "a") == {"llm_calls": 2, "input_tokens": 300, "output_tokens": 30,
+                                                 "cost_usd": 0.5}
+        assert store.llm_totals(run.id, "a", 1) == {"llm_calls": 1, "input_tokens": 200, "output_tokens": 20,
+                                                    "cost_usd": 0.0}
+        assert store.llm_totals(run.id, "c") == {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        assert [c.sample for c in store.llm_calls(run_id=run.id, task_hash="a", sample=1)] == [1]

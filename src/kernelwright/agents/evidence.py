@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..profile.models import ProfileReport
 from ..sandbox.build import trim_errors
+from ..verify.compare import Mismatch
 from ..verify.models import TrialFailure, VerificationResult
 
 MAX_FAILURES = 4
@@ -27,19 +28,10 @@ BUILD_PATH = re.compile(r"(?<![\w/.\-+])(?:/[\w.\-+]+)+/([\w.\-+]+\.(?:cpp|cuh|c
 
 
 class FailureDigest(BaseModel):
-    """One failed trial or probe: where (shape, sizes, distribution, trial) and by how much."""
+    """One failed trial or probe: where (shape, sizes, distribution, trial) and by how much (its first wrong output)."""
 
     line: str
-    reason: str
-    mismatches: int | None = None
-    numel: int | None = None
-    first_mismatch: list[int] | None = None
-    max_abs_error: float | None = None
-    max_error_at: list[int] | None = None
-    reference_value: float | None = None
-    candidate_value: float | None = None
-    frobenius_error: float | None = None
-    frobenius_bound: float | None = None
+    first: Mismatch
     other_outputs: int = 0
 
 
@@ -151,14 +143,8 @@ def profile_digest(report: ProfileReport | None) -> ProfileDigest | None:
 
 
 def _failure(failure: TrialFailure) -> FailureDigest:
-    first = failure.mismatches[0]
-    return FailureDigest(
-        line=_cap(failure.line(), MAX_LINE), reason=first.reason, mismatches=first.mismatches, numel=first.numel,
-        first_mismatch=first.first_mismatch, max_abs_error=first.max_abs_error, max_error_at=first.max_error_at,
-        reference_value=first.reference_value, candidate_value=first.candidate_value,
-        frobenius_error=first.frobenius_error, frobenius_bound=first.frobenius_bound,
-        other_outputs=len(failure.mismatches) - 1,
-    )
+    return FailureDigest(line=_cap(failure.line(), MAX_LINE), first=failure.mismatches[0],
+                         other_outputs=len(failure.mismatches) - 1)
 
 
 def _finding(finding: dict[str, Any]) -> FindingDigest:

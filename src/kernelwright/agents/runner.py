@@ -71,11 +71,7 @@ class TaskOutcome(BaseModel):
 
 def spend_of(store: Store, run_id: str, task_hash: str | None = None, sample: int | None = None) -> Spend:
     """Exact sums of what the provider reported, from the stored calls."""
-    spend = Spend()
-    for call in store.llm_calls(run_id=run_id):
-        if (task_hash is None or call.task_hash == task_hash) and (sample is None or call.sample == sample):
-            spend.add(call.tokens_in, call.tokens_out, call.cost_usd)
-    return spend
+    return Spend(**store.llm_totals(run_id, task_hash, sample))
 
 
 class BoundedModel:

@@ -25,9 +25,8 @@ class Trajectory:
     def __init__(self, store: Store, run_id: str, task: Task, backend: str, sample: int = 0) -> None:
         self.store, self.run_id, self.task, self.backend, self.sample = store, run_id, task, backend, sample
         store.upsert_task(task_record(task))
-        self._calls = {(c.role, c.sequence): c for c in store.llm_calls(run_id=run_id)
-                       if c.task_hash == task.hash and c.sample == sample and c.error is None
-                       and c.sequence is not None}
+        self._calls = {(c.role, c.sequence): c for c in store.llm_calls(run_id=run_id, task_hash=task.hash, sample=sample)
+                       if c.error is None and c.sequence is not None}
         self._candidates = {c.round: c for c in store.candidates(run_id=run_id, task_hash=task.hash)
                             if c.sample == sample}
 

@@ -216,8 +216,23 @@ class Store:
     def profiles(self, candidate_id: str | None = None) -> list[Profile]:
         return self._select(Profile, candidate_id=candidate_id)
 
-    def llm_calls(self, run_id: str | None = None) -> list[LLMCall]:
-        return self._select(LLMCall, run_id=run_id)
+    def llm_calls(self, run_id: str | None = None, task_hash: str | None = None,
+                  sample: int | None = None) -> list[LLMCall]:
+        return self._select(LLMCall, run_id=run_id, task_hash=task_hash, sample=sample)
+
+    def llm_totals(self, run_id: str, task_hash: str | None = None, sample: int | None = None) -> dict[str, Any]:
+        """Calls, tokens in and out, and dollars of a run (or one task / sample of it), summed in SQL: a run's
+        prompts are large, and budgets and outcomes need only these sums."""
+        clauses, args = ["run_id = ?"], [run_id]
+        for name, value in (("task_hash", task_hash), ("sample", sample)):
+            if value is not None:
+                clauses.append(f"{name} = ?")
+                args.append(value)
+        query = ("SELECT count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+                 f"coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE {' AND '.join(clauses)}")
+        with self._op("sum llm_calls") as db:
+            calls, tokens_in, tokens_out, cost = db.execute(query, args).fetchone()
+        return {"llm_calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost}
 
     def events(self, run_id: str | None = None, kind: str | None = None, after_id: int = 0) -> list[Event]:
         """Events oldest first; `after_id` lets a viewer fetch only what is new."""
