@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..store import Store, StoreError
+from ..store import Store
 from ..tasks import TaskNotFound, TaskSourceError
-from .db_cmd import db_path
+from .launch import execute, open_run, open_store
 from .render import console, fail, require_device
 
 
@@ -45,10 +45,7 @@ def eval_command(
     from ..agents.budget import BudgetLimits
     from ..agents.loop import LoopConfig
     from ..agents.runner import RunConfig
-    from ..agents.session import open_runner, resolve_tasks
-    from ..evaluate.ray_executor import ExecutorError
-    from ..llm import LLMError
-    from ..verify.pipeline import VerifierError
+    from ..agents.session import resolve_tasks
     from .eval_progress import EvalProgress
 
     if executor not in ("local", "ray"):
@@ -73,29 +70,13 @@ def eval_command(
                            compile_baseline=not no_compile_baseline, profile=not no_profile, samples=samples,
                            workers=workers, cpu_workers=cpu_workers, llm_concurrency=llm_concurrency,
                            executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
-    try:
-        store = Store(db_path(ctx))
-    except StoreError as exc:
-        fail(escape(str(exc)))
-    with store:
-        try:
-            runner, loaded = open_runner(store, config, resume=resume, kind="eval",
-                                         budget_overrides={"max_usd": budget_usd} if resume else None)
-        except (LLMError, StoreError, TaskSourceError, TaskNotFound, ExecutorError) as exc:
-            fail(escape(str(exc)))
-        if resume is not None:
-            require_device(runner.config.device)
+    with open_store(ctx) as store:
+        runner, loaded = open_run(store, config, resume=resume, kind="eval",
+                                  budget_overrides={"max_usd": budget_usd} if resume else None)
         progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json)
         runner.on_step = progress.on_step
         runner.on_sample = lambda outcome: progress.sample_done(outcome.task, outcome.best_verdict == "PASS")
-        try:
-            with progress:
-                runner.execute(loaded)
-        except KeyboardInterrupt:
-            console.print(f"interrupted; finished work is stored: kernelwright eval --resume {runner.run.id}")
-            raise typer.Exit(130)
-        except (LLMError, VerifierError) as exc:
-            fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then kernelwright eval --resume {runner.run.id})")
+        execute(runner, loaded, progress, "eval")
         summary = eval_summary(store, runner.run.id, runner.executor.stats())
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

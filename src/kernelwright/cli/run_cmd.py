@@ -13,12 +13,8 @@ from rich.table import Table
 from ..agents.budget import BudgetLimits
 from ..agents.loop import LoopConfig
 from ..agents.runner import RunConfig, TaskOutcome
-from ..evaluate.ray_executor import ExecutorError
-from ..llm import LLMError
-from ..store import Store, StoreError
 from ..tasks import TaskNotFound, TaskSourceError
-from ..verify.pipeline import VerifierError
-from .db_cmd import db_path
+from .launch import execute, open_run, open_store
 from .render import console, fail, require_device
 from .run_progress import RunProgress
 
@@ -47,7 +43,7 @@ def run_command(
     """Run the Coder / Judge loop on tasks; every step is stored, and --resume continues an interrupted run."""
     if refine_from not in ("best", "latest"):
         fail(f"unknown --refine-from {escape(refine_from)!r}: use best or latest")
-    from ..agents.session import open_runner, resolve_tasks  # the LLM SDKs load only for this command
+    from ..agents.session import resolve_tasks  # the LLM SDKs load only for this command
 
     budget = {"max_usd": budget_usd, "max_tokens": budget_tokens,
               "max_wall_s": budget_minutes * 60 if budget_minutes is not None else None}
@@ -64,27 +60,11 @@ def run_command(
                            loop=LoopConfig(rounds=rounds, refine_from=refine_from),  # type: ignore[arg-type]
                            budget=BudgetLimits(**budget), compile_baseline=not no_compile_baseline,
                            profile=not no_profile)
-    try:
-        store = Store(db_path(ctx))
-    except StoreError as exc:
-        fail(escape(str(exc)))
-    with store:
-        try:
-            runner, loaded = open_runner(store, config, resume=resume, budget_overrides=budget)
-        except (LLMError, StoreError, TaskSourceError, TaskNotFound, ExecutorError) as exc:
-            fail(escape(str(exc)))
-        if resume is not None:
-            require_device(runner.config.device)
+    with open_store(ctx) as store:
+        runner, loaded = open_run(store, config, resume=resume, kind="agent", budget_overrides=budget)
         progress = RunProgress([t.ref for t in loaded], runner.budget.spent, enabled=not as_json)
         runner.on_step = progress.on_step
-        try:
-            with progress:
-                outcomes = runner.execute(loaded)
-        except KeyboardInterrupt:
-            console.print(f"interrupted; finished steps are stored: kernelwright run --resume {runner.run.id}")
-            raise typer.Exit(130)
-        except (LLMError, VerifierError) as exc:
-            fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then kernelwright run --resume {runner.run.id})")
+        outcomes = execute(runner, loaded, progress, "run")
     if as_json:
         typer.echo(json.dumps(json_summary(runner.run.id, outcomes), indent=2))
     else:

@@ -1,9 +1,7 @@
 """The LLM layer: chat models behind one interface (hosted providers, scripted replies, replays of runs)."""
 
-from .anthropic_model import AnthropicModel
-from .factory import DEFAULT_TIMEOUT_S, open_model
-from .models import CallContext, ChatModel, Completion, LLMError, Message, ReplyError, Role, Sampling
-from .openai_model import OpenAIModel
+from .factory import open_model
+from .models import DEFAULT_TIMEOUT_S, CallContext, ChatModel, Completion, LLMError, Message, ReplyError, Role, Sampling
 from .prices import Price, PriceTable, load_prices
 from .recording import RecordingModel
 from .replay import ReplayModel
@@ -17,3 +15,16 @@ __all__ = [
     "Role", "Sampling", "ScriptedModel", "load_prices", "load_script", "open_model", "parse_retry_after",
     "parse_spec", "resolve_script",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The provider classes load their SDKs (seconds of imports) only when asked for."""
+    if name == "OpenAIModel":
+        from .openai_model import OpenAIModel
+
+        return OpenAIModel
+    if name == "AnthropicModel":
+        from .anthropic_model import AnthropicModel
+
+        return AnthropicModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import time
 
 from ..store import Store
-from .anthropic_model import AnthropicModel
-from .models import ChatModel, LLMError, Sampling
-from .openai_model import OpenAIModel
+from .models import DEFAULT_TIMEOUT_S, ChatModel, LLMError, Sampling
 from .prices import PriceTable
-from .provider import DEFAULT_TIMEOUT_S
 from .replay import ReplayModel
 from .retry import RetryPolicy, Sleep
 from .scripted import ScriptedModel
@@ -27,7 +24,11 @@ def open_model(spec: str, *, base_url: str | None = None, store: Store | None = 
     """
     parsed = parse_spec(spec)
     if parsed.provider in ("openai", "anthropic"):
-        cls = OpenAIModel if parsed.provider == "openai" else AnthropicModel
+        # The SDKs take seconds to import: only a run that talks to a provider pays for them.
+        if parsed.provider == "openai":
+            from .openai_model import OpenAIModel as cls
+        else:
+            from .anthropic_model import AnthropicModel as cls  # type: ignore[assignment]
         return cls(parsed.name, base_url=base_url, prices=prices, sampling=sampling, retry=retry,
                    timeout_s=timeout_s, stream=stream, sleep=sleep)
     if parsed.provider == "scripted":

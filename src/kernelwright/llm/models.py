@@ -7,6 +7,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["coder", "judge"]
+DEFAULT_TIMEOUT_S = 600.0  # a long kernel takes minutes to generate; streaming resets it with every chunk
 
 
 class Message(BaseModel):

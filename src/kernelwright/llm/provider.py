@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .models import CallContext, Completion, LLMError, Message, Sampling
+from .models import DEFAULT_TIMEOUT_S, CallContext, Completion, LLMError, Message, Sampling
 from .prices import PriceTable, load_prices
 from .retry import RetryPolicy, Sleep, run_with_retries
 from .sdk_errors import key_rejected, provider_message, translate
 
 PLACEHOLDER_KEY = "unused"  # local OpenAI-compatible servers (vLLM, Ollama) ignore the key, the SDKs need one
 PREFLIGHT_TIMEOUT_S = 30.0
-DEFAULT_TIMEOUT_S = 600.0  # a long kernel takes minutes to generate; streaming resets it with every chunk
 
 
 @dataclass
