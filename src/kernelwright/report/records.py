@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from ..store import (
     Candidate,
     Event,
-    LLMCall,
     Run,
     Store,
     StoreError,
@@ -108,10 +107,8 @@ class _RunRows:
         self.candidates: dict[Key, list[Candidate]] = defaultdict(list)
         for candidate in store.candidates(run_id=run_id):
             self.candidates[(candidate.task_hash, candidate.sample)].append(candidate)
-        self.calls: dict[Key, list[LLMCall]] = defaultdict(list)
-        for call in store.llm_calls(run_id=run_id):
-            if call.task_hash:
-                self.calls[(call.task_hash, call.sample)].append(call)
+        # sums in SQL: a run's stored prompts are far larger than what a record needs of them
+        self.calls: dict[Key, dict[str, Any]] = store.llm_totals_by_sample(run_id)
         self.events: dict[Key, list[Event]] = defaultdict(list)
         for event in store.events(run_id=run_id):
             task_hash = event.payload.get("task_hash")
@@ -142,13 +139,14 @@ class _RunRows:
         if outcome is None:
             stop = _last_payload(events, STOP).get("detail")
             record.stop_reason = str(stop).split(":", 1)[0] if stop else None
-        calls = self.calls.get(key, [])
-        record.llm_calls = len(calls)
-        record.input_tokens = sum(c.tokens_in for c in calls)
-        record.output_tokens = sum(c.tokens_out for c in calls)
-        record.cost_usd = sum(c.cost_usd or 0.0 for c in calls)
+        calls = self.calls.get(key, {})
+        record.llm_calls = calls.get("llm_calls", 0)
+        record.input_tokens = calls.get("input_tokens", 0)
+        record.output_tokens = calls.get("output_tokens", 0)
+        record.cost_usd = calls.get("cost_usd", 0.0)
         if not record.wall_s:
-            record.wall_s = _span_s([c.created_at for c in calls] + [e.created_at for e in events]
+            record.wall_s = _span_s([calls[k] for k in ("first_at", "last_at") if k in calls]
+                                    + [e.created_at for e in events]
                                     + [c.created_at for c in self.candidates.get(key, [])])
         return record
 

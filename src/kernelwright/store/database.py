@@ -234,6 +234,17 @@ class Store:
             calls, tokens_in, tokens_out, cost = db.execute(query, args).fetchone()
         return {"llm_calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost}
 
+    def llm_totals_by_sample(self, run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
+        """`llm_totals` of every (task_hash, sample) of a run at once, with the first and last call's times."""
+        query = ("SELECT task_hash, sample, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
+                 "coalesce(sum(cost_usd), 0.0), min(created_at), max(created_at) FROM llm_calls "
+                 "WHERE run_id = ? AND task_hash IS NOT NULL GROUP BY task_hash, sample")
+        with self._op("sum llm_calls") as db:
+            rows = db.execute(query, [run_id]).fetchall()
+        return {(task_hash, sample): {"llm_calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out,
+                                      "cost_usd": cost, "first_at": first, "last_at": last}
+                for task_hash, sample, calls, tokens_in, tokens_out, cost, first, last in rows}
+
     def events(self, run_id: str | None = None, kind: str | None = None, after_id: int = 0) -> list[Event]:
         """Events oldest first; `after_id` lets a viewer fetch only what is new."""
         return self._select(Event, order_by="id", after_id=after_id, run_id=run_id, kind=kind)
