@@ -13,7 +13,8 @@ from typing import Any
 from ..llm import ChatModel, Completion, Message
 from ..llm.models import CallContext
 from ..profile.models import ProfileReport
-from ..store import Candidate, Event, LLMCall, Profile, Store, Verification
+from ..profile.record import profile_record
+from ..store import Candidate, Event, LLMCall, Store, Verification
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.record import record_verification, task_record
@@ -83,8 +84,7 @@ class Trajectory:
         if stored:
             return ProfileReport.model_validate(stored[0].metrics)
         report = run()
-        self.store.add(Profile(candidate_id=candidate.id, tool=report.tool, metrics=report.model_dump(mode="json"),
-                               fallback=report.fallback))
+        self.store.add(profile_record(report, candidate.id))
         return report
 
     def event(self, kind: str, **payload: Any) -> None:

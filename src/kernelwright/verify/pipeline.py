@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel
 
-from ..sandbox.build import BuildCache, build_all
+from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
 from ..sandbox.isolation import load_limits, probe_isolation, read_worker_json, run_isolated
 from ..sandbox.static_gate import static_gate
@@ -60,21 +62,10 @@ def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: Bui
 def prebuild(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache) -> None:
     """Compiles a candidate's extensions into the cache on CPU workers, so that `verify` later finds them built.
 
-    Lets an evaluation compile one candidate while the GPU verifies another. Failures are left for `verify` to
-    report (a failed build is cached too, so it is not compiled twice).
+    Lets an evaluation compile one candidate while the GPU verifies another. It runs verify's own gate and build
+    phases; failures are left for `verify` to report (a failed build is cached too, so it is not compiled twice).
     """
-    backend = options.device
-    if static_gate(candidate_source, backend=backend).rejected:
-        return
-    inspected, _ = inspect_candidate(candidate_source)
-    if not inspected.get("ok"):
-        return
-    specs = [ExtensionSpec.model_validate(s) for s in inspected["specs"]]
-    native = static_gate(candidate_source, [src for s in specs for src in s.cpp_sources + s.cuda_sources],
-                         backend=backend)
-    if specs and not native.rejected:
-        build_all(specs, default_toolchain(backend, fast_math=task.declarations.allow_fast_math), cache,
-                  workers=options.build_workers)
+    _gate_and_build(task, candidate_source, options, cache, _Phases())
 
 
 class _Phases:
@@ -97,7 +88,18 @@ def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) 
     return result
 
 
-def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCache, phases: _Phases) -> VerificationResult:
+class _Built(NamedTuple):
+    specs: list[ExtensionSpec]
+    builds: list[BuildOutcome]
+    build_rows: list[dict]
+    findings: list[dict]
+    flags: list[str]
+    base: dict
+
+
+def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: BuildCache,
+                    phases: _Phases) -> VerificationResult | _Built:
+    """Static gate, inspection, native gate and build: an early verdict, or what the candidate built."""
     backend = options.device
     base = dict(task=task.ref, task_hash=task.hash, device=options.device,
                 isolation=probe_isolation().model_dump())
@@ -141,7 +143,14 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         verdict = "TIMEOUT" if failed.timed_out else "COMPILE_FAIL"
         return VerificationResult(verdict=verdict, reason="build", summary=f"compilation failed:\n{failed.errors}",
                                   error=failed.errors, builds=build_rows, findings=findings, flags=flags, **base)
+    return _Built(specs, builds, build_rows, findings, flags, base)
 
+
+def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCache, phases: _Phases) -> VerificationResult:
+    built = _gate_and_build(task, source, options, cache, phases)
+    if isinstance(built, VerificationResult):
+        return built
+    specs, builds, build_rows, findings, flags, base = built
     seed = options.seed if options.seed is not None else new_seed()
     try:
         shapes = correctness_shapes(task, options.device)
@@ -226,14 +235,35 @@ def judge(run: CorrectnessRun, base: dict, flags: list[str], findings: list[dict
 
 
 def inspect_candidate(source: str) -> tuple[dict, object]:
+    """The extensions a candidate's import asks for, recorded in an isolated worker.
+
+    A successful inspection is remembered by source hash, so an evaluation's prebuild and the verification after
+    it import the candidate once. Trusting the first answer is safe: a candidate whose import asks for other
+    sources later fails to load them, since the workers load only builds whose keys match.
+    """
+    key = hashlib.sha256(source.encode()).hexdigest()
+    with _INSPECTED_LOCK:
+        if key in _INSPECTED:
+            return _INSPECTED[key]
     job = Path(tempfile.mkdtemp(prefix="kw-inspect-"))
     try:
         (job / "candidate.py").write_text(source)
         outcome = run_isolated([sys.executable, "-m", "kernelwright.verify.inspect_worker", str(job)],
                                job_dir=job, limits=load_limits("inspect"), gpu=False)
-        return read_worker_json(job, "result.json") or {"ok": False, "error": None}, outcome
+        found = read_worker_json(job, "result.json") or {"ok": False, "error": None}, outcome
     finally:
         shutil.rmtree(job, ignore_errors=True)
+    if found[0].get("ok") and not outcome.timed_out:
+        with _INSPECTED_LOCK:
+            if len(_INSPECTED) >= INSPECTIONS_KEPT:
+                _INSPECTED.pop(next(iter(_INSPECTED)))
+            _INSPECTED[key] = found
+    return found
+
+
+INSPECTIONS_KEPT = 256
+_INSPECTED: dict[str, tuple[dict, object]] = {}
+_INSPECTED_LOCK = threading.Lock()
 
 
 def _crash_line(outcome: object) -> str:
