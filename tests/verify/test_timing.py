@@ -25,7 +25,9 @@ from kernelwright.verify.timing import (
     _recheck_calls,
     paired_speedup,
     relative_standard_error,
+    TimingReport,
     run_timing,
+    settle_remeasure,
     summarize,
 )
 
@@ -76,6 +78,31 @@ def test_bootstrap_is_seeded_and_needs_enough_rounds() -> None:
     assert paired_speedup(base, rounds, cand, rounds, seed=9) == paired_speedup(base, rounds, cand, rounds, seed=9)
     few = paired_speedup(base[:10], rounds[:10], cand[:10], rounds[:10], seed=9)
     assert few.ci_low is None and few.faster is None and few.speedup > 0
+
+
+def _measured(speedup: float | None, low: float, high: float, *flags: str) -> TimingReport:
+    return TimingReport(device="cpu", shape_overrides={}, speedup_eager=speedup, ci_low=low, ci_high=high,
+                        perf="PERF_INVALID" if flags else "PERF_VALID", flags=list(flags), wall_s=2.0,
+                        settings=TimingSettings().model_dump())
+
+
+def test_a_remeasured_speedup_keeps_the_lower_measurement_and_every_flag() -> None:
+    high, low = _measured(4.5, 4.2, 4.8), _measured(3.6, 3.4, 3.9)
+    for first, second in ((high, low), (low, high)):
+        settled = settle_remeasure(first, second)
+        assert settled.speedup_eager == 3.6 and (settled.ci_low, settled.ci_high) == (3.4, 3.9)
+        assert settled.remeasured == [first.speedup_eager, second.speedup_eager]
+        assert settled.perf == "PERF_VALID" and not settled.remeasure and settled.wall_s == 4.0
+        assert "do not overlap" in settled.notes[-1] and "the lower stands" in settled.notes[-2]
+    close = settle_remeasure(_measured(3.5, 3.2, 3.9), _measured(3.3, 3.0, 3.6))
+    assert close.speedup_eager == 3.3 and "the lower stands" in close.notes[-1]
+
+    failed = settle_remeasure(high, _measured(None, 0, 0, "timeout: the worker ran past its limit"))
+    assert failed.perf == "PERF_INVALID" and failed.speedup_eager is None
+    assert failed.flags == ["timeout: the worker ran past its limit"] and failed.remeasured == [4.5, None]
+    assert not any("overlap" in note for note in failed.notes)
+    flagged = settle_remeasure(_measured(4.5, 4.2, 4.8, "stream injection: x"), low)
+    assert flagged.perf == "PERF_INVALID" and flagged.flags == ["stream injection: x"]
 
 
 def test_summary_statistics_and_stream_ratio() -> None:
@@ -191,6 +218,44 @@ def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
     assert report.stream_ratio == pytest.approx(0.046 / 2.71, rel=0.05)
     assert [f for f in report.flags if f.startswith("stream injection")], report.flags
     assert report.speedup_eager == pytest.approx(0.5 / 2.71, rel=0.05)
+
+
+def _synced(overhead_ms: float, candidate_ms: float, plain_ms: float, **extra: Any) -> Any:
+    return lambda job: {**_fake_worker(job, candidate_ms=candidate_ms, plain_ms=plain_ms, method="cuda_events"),
+                        "sync_overhead_ms": overhead_ms, **extra}
+
+
+def test_the_sync_cost_is_taken_off_synced_samples_but_never_below_the_plain_time() -> None:
+    report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 46, compile_baseline=False, settings=QUICK,
+                        runner=_runner(_synced(0.01, candidate_ms=0.3, plain_ms=0.28)))
+    cand, eager = report.subjects["candidate"], report.subjects["eager"]
+    assert report.sync_overhead_ms == 0.01 and cand.synced_ms and eager.synced_ms
+    for subject in (cand, eager):
+        assert subject.samples_ms == [max(p, s - 0.01) for s, p in zip(subject.synced_ms, subject.plain_ms)]
+    assert cand.median_ms == pytest.approx(0.29, rel=0.02)
+    assert eager.samples_ms == pytest.approx([s - 0.004 for s in eager.synced_ms])  # plain is the floor
+    assert not [f for f in report.flags if f.startswith("stream injection")], report.flags
+
+    graph = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 47, compile_baseline=False, settings=QUICK,
+                       runner=_runner(_synced(0.01, candidate_ms=0.3, plain_ms=0.28, method="cuda_graph",
+                                              calls_per_sample=10)))
+    cand = graph.subjects["candidate"]
+    assert cand.samples_ms == [max(p, s - 0.001) for s, p in zip(cand.synced_ms, cand.plain_ms)]
+
+    overstated = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 48, compile_baseline=False, settings=QUICK,
+                            runner=_runner(_synced(5.0, candidate_ms=2.71, plain_ms=0.046)))
+    assert overstated.sync_overhead_ms == QUICK.sync_overhead_cap_ms and "us are taken off" in overstated.notes[-1]
+    assert overstated.subjects["candidate"].median_ms == pytest.approx(2.71 - 0.05, rel=0.05)
+    assert [f for f in overstated.flags if f.startswith("stream injection")], overstated.flags
+
+    def plain_after_synced(job: Path) -> dict[str, Any]:
+        result = _synced(0.01, candidate_ms=0.3, plain_ms=0.28)(job)
+        result["subjects"]["candidate"]["plain_ms"][0] = 9.0
+        return result
+
+    broken = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 49, compile_baseline=False, settings=QUICK,
+                        runner=_runner(plain_after_synced))
+    assert broken.perf == "PERF_INVALID" and any("do not fit inside the synced" in f for f in broken.flags)
 
 
 def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> None:
@@ -423,6 +488,7 @@ def test_cuda_honest_candidate_is_timed_with_flushes_and_synced_events(cuda_buil
     assert report.l2 and report.l2["flush_bytes"] >= 2 * 40 * 2**20
     cand = report.subjects["candidate"]
     assert cand.plain_ms is not None and 0 < cand.stream_ratio <= 1.05
+    assert report.sync_overhead_ms is not None and cand.synced_ms and cand.median_ms <= float(np.median(cand.synced_ms))
     assert report.rechecked >= 1 and not report.recheck_failures
     assert report.floor_ms and report.floor_ms < cand.median_ms
     assert report.hardware.get("matched") is not None and report.environment.get("gpu")

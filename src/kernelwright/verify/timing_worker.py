@@ -20,8 +20,10 @@ Protocol, per subject (eager = the task's Model, compile = torch.compile of it, 
 CPU: perf_counter_ns around each call, thread count pinned. CUDA: before every timed call the persisting L2
 lines are reset and L2 is flushed (a buffer of 2x L2 is zeroed, outside the timed window, which also keeps the
 queue busy so launch latency is hidden); a start event, the call, a plain end event, a device-wide
-synchronize, a synced end event. The synced time is the sample; plain/synced reveals work that escaped to
-another stream. Kernels shorter than `graph_below_ms` are timed by CUDA-graph replay of many calls instead.
+synchronize, a synced end event. Both times are reported, with the sync's own cost (measured before the
+candidate is imported); the orchestrator's sample is the synced time less that cost, never below the plain
+time, so work that escaped to another stream still counts and the sync's latency does not; plain/synced
+reveals the escape. Kernels shorter than `graph_below_ms` are timed by CUDA-graph replay of many calls instead.
 
 Usage: python -m kernelwright.verify.timing_worker JOB_DIR  (reads and deletes request.json, writes result.json)
 """
@@ -50,6 +52,7 @@ _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
 _torch_save = torch.save
 _normal_ = torch.Tensor.normal_
+_zero_ = torch.Tensor.zero_
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 SUBJECT_ORDER = ("eager", "compile", "candidate")
@@ -212,8 +215,9 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
         _warmup(measures, settings, result, deadline)
         result["notes"].append("CPU: caches are not flushed between calls (the same for every subject)")
         return measures, "perf_counter", 1
-    flush = prims.flush_buffer()
+    flush = prims.flush
     result["l2"] = {"flush_bytes": int(flush.numel() * flush.element_size()), "persisting_reset": prims.reset_note}
+    result["sync_overhead_ms"] = prims.sync_overhead_ms
     if prims.reset_fn is None:
         result["notes"].append(f"persisting L2 lines are not reset before calls: {prims.reset_note}")
     measures = {name: _event_measure(fn, load, work, prims, flush) for name, fn in subjects.items()}
@@ -278,7 +282,7 @@ def _event_measure(fn: Callable[..., Any], load: Callable[[int | None], None], w
     def measure(index: int | None) -> tuple[Outputs, float, float | None]:
         load(index)
         prims.reset_l2()
-        flush.zero_()
+        _zero_(flush)
         prims.record(start)
         out = fn(*work)
         prims.record(plain)
@@ -325,7 +329,7 @@ def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None
     def measure(index: int | None) -> tuple[Outputs, float, float | None]:
         load(index)
         prims.reset_l2()
-        flush.zero_()
+        _zero_(flush)
         prims.record(start)
         graph.replay()
         prims.record(plain)
@@ -528,6 +532,8 @@ class _CudaPrimitives:
         torch.cuda.init()
         self.stream = torch.cuda.current_stream()
         self.reset_fn, self.reset_note = _persisting_l2_reset()
+        self.flush = self.flush_buffer()
+        self.sync_overhead_ms = self._sync_overhead()  # measured before any candidate code is imported
 
     def event(self) -> Any:
         return self._event_cls(enable_timing=True)
@@ -548,6 +554,22 @@ class _CudaPrimitives:
     def flush_buffer(self) -> torch.Tensor:
         l2 = int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0) or 0) or 64 * 2**20
         return torch.empty(2 * l2 // 4, dtype=torch.int32, device="cuda")
+
+    def _sync_overhead(self, calls: int = 25) -> float:
+        """Median time from an end event to one recorded after a device-wide sync, with nothing between them but
+        the sync: what the sync itself adds to every synced sample (the orchestrator takes it off again, never
+        below the plain end event's time). Queued behind a flush, like every timed call."""
+        plain, synced = self.event(), self.event()
+        gaps = []
+        for _ in range(calls):
+            self.reset_l2()
+            _zero_(self.flush)
+            self.record(plain)
+            self.device_sync()
+            self.record(synced)
+            self.event_sync(synced)
+            gaps.append(self.elapsed(plain, synced))
+        return _median(gaps)
 
 
 def _cudart() -> tuple[Any, str]:
