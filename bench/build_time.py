@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 from kernelwright.sandbox.build import BuildCache, build_extension
 from kernelwright.sandbox.candidate_loading import exec_candidate, recording_loader
@@ -61,17 +62,6 @@ def plain_build(spec: ExtensionSpec, index: int, cuda_arch: str | None) -> float
     out = subprocess.run([sys.executable, "-c", PLAIN, json.dumps(payload), build_dir], capture_output=True, text=True,
                          check=True, env=env)
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def machine() -> dict[str, str]:
-    import torch
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    nvcc = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout.strip().splitlines()
-    return {"cpu": cpu, "cores": str(len(os.sched_getaffinity(0))), "torch": torch.__version__,
-            "python": platform.python_version(), "nvcc": nvcc[-1] if nvcc else "none",
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
 
 
 def main() -> None:

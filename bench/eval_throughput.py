@@ -16,7 +16,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from fake_llm import FakeLLMServer, Reply  # noqa: E402
+from fake_llm import FakeLLMServer, Reply
+from machine import machine
 
 CANDIDATES = {"cpu": ROOT / "src" / "kernelwright" / "llm" / "scripts" / "add_rmsnorm" / "round3_faster.py",
               "cuda": ROOT / "src" / "kernelwright" / "llm" / "scripts" / "softmax_cuda" / "round1_warp_shuffle.py"}
@@ -65,21 +65,6 @@ def run_setting(device: str, samples: int, workers: int) -> dict:
             "samples_per_minute": round(samples / wall * 60, 3), "device_busy_share": summary["executor"]["device_busy_share"],
             "executor_wall_s": summary["executor"]["wall_s"], "builds": summary["executor"]["builds"],
             "verdicts": {v: verdicts.count(v) for v in set(verdicts)}}
-
-
-def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    facts = {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
-    try:
-        import torch
-
-        facts["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            facts["gpu"] = torch.cuda.get_device_name()
-    except ImportError:
-        pass
-    return facts
 
 
 def main() -> None:

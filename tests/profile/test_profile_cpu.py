@@ -150,6 +150,11 @@ def test_auto_on_the_cpu_never_runs_ncu(verified, cache, tmp_path, monkeypatch) 
     source, result = verified[CONTROL]
     report = profile_candidate(TASK, source, result, device="cpu", cache=cache)
     assert report.ok and report.tool == "torch.profiler" and report.fallback is None
+    assert report.overrides == SMALL  # the CPU-sized variant the verifier times at
+
+    odd = {"batch_size": 7, "features": 33}
+    sized = profile_candidate(TASK, source, result, device="cpu", cache=cache, tool="torch", overrides=odd)
+    assert sized.ok and sized.overrides == odd
 
 
 def test_ncu_output_becomes_kernel_rows_and_a_missing_metric_is_dropped(verified, cache, tmp_path, monkeypatch) -> None:

@@ -48,15 +48,16 @@ class ProfileError(Exception):
 
 def profile_candidate(task: Task, source: str, verification: VerificationResult, *, device: str,
                       cache: BuildCache | None = None, timeout_s: float = 180, tool: ToolChoice = "auto",
-                      config: ProfilerConfig | None = None) -> ProfileReport:
+                      config: ProfilerConfig | None = None, overrides: dict[str, int] | None = None) -> ProfileReport:
     """Profiles the candidate `verification` judged. `tool`: "auto" is ncu on CUDA and torch.profiler on the
     CPU; "ncu" tries ncu on any device (falling back as on CUDA); "torch" is torch.profiler only.
-    `timeout_s` bounds each worker run (the ncu run and, if needed, the torch.profiler run)."""
+    `timeout_s` bounds each worker run (the ncu run and, if needed, the torch.profiler run). `overrides`: task
+    sizes to profile at instead of the ones the verifier times at."""
     started = time.perf_counter()
     report = ProfileReport(tool="torch.profiler", device=device, ok=False)
     try:
         report = _Session.open(task, source, verification, device, cache, config or load_profiler_config(),
-                               timeout_s).profile(tool)
+                               timeout_s, overrides).profile(tool)
     except ProfileError as exc:
         report.error = str(exc)[:2000]
     except Exception as exc:  # the profile is advice for the Judge: its failure must not end a run
@@ -102,13 +103,14 @@ class _Session:
 
     @classmethod
     def open(cls, task: Task, source: str, verification: VerificationResult, device: str, cache: BuildCache | None,
-             config: ProfilerConfig, timeout_s: float) -> _Session:
+             config: ProfilerConfig, timeout_s: float, overrides: dict[str, int] | None = None) -> _Session:
         if not device.startswith(verification.device):
             raise ProfileError(f"the candidate was verified on {verification.device}, not {device}: "
                                "its builds are for another backend")
         extensions, notes = _extensions(task, source, verification, device, cache)
         return cls(task=task, source=source, verification=verification, device=device, config=config,
-                   timeout_s=timeout_s, overrides=profile_overrides(task, device), extensions=extensions,
+                   timeout_s=timeout_s, extensions=extensions,
+                   overrides=profile_overrides(task, device) if overrides is None else dict(overrides),
                    own_kernels=kernel_names([source]), notes=notes)
 
     @property
