@@ -35,7 +35,7 @@ from kernelwright.sandbox.extensions import ExtensionSpec, default_toolchain
 from kernelwright.selftest import AdversarialCase, load_manifest
 from kernelwright.tasks import load_task
 from kernelwright.verify.models import VerificationResult
-from kernelwright.verify.pipeline import VerifyOptions, _gate_and_build, _Phases
+from kernelwright.verify.pipeline import VerifyOptions, prebuild
 
 ROOT = Path(__file__).resolve().parents[2]
 ADVERSARIAL = ROOT / "tests" / "adversarial"
@@ -68,11 +68,9 @@ def cuda_cache(build_cache_root: Path) -> BuildCache:
 
 
 def _gate_and_build_candidate(task_path: str, source: str, cache: BuildCache) -> VerificationResult | list[BuildOutcome]:
-    """verify's own static gate, inspection, native gate and build (what `prebuild` runs): its early verdict,
-    or the builds."""
+    """verify's own static gate, inspection, native gate and build: its early verdict, or the builds."""
     options = VerifyOptions(device="cuda", time_candidate=False, compile_baseline=False)
-    outcome = _gate_and_build(load_task(ROOT / task_path), source, options, cache, _Phases())
-    return outcome if isinstance(outcome, VerificationResult) else outcome.builds
+    return prebuild(load_task(ROOT / task_path), source, options, cache)
 
 
 def _record_and_build(source: str, cache: BuildCache) -> list[BuildOutcome]:

@@ -60,13 +60,16 @@ def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: Bui
     return result
 
 
-def prebuild(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache) -> None:
+def prebuild(task: Task, candidate_source: str, options: VerifyOptions,
+             cache: BuildCache) -> VerificationResult | list[BuildOutcome]:
     """Compiles a candidate's extensions into the cache on CPU workers, so that `verify` later finds them built.
 
     Lets an evaluation compile one candidate while the GPU verifies another. It runs verify's own gate and build
-    phases; failures are left for `verify` to report (a failed build is cached too, so it is not compiled twice).
+    phases and returns their early verdict (static reject, import failure, compile failure) or the builds; a
+    failed build is cached too, so it is not compiled twice.
     """
-    _gate_and_build(task, candidate_source, options, cache, _Phases())
+    built = _gate_and_build(task, candidate_source, options, cache, _Phases())
+    return built if isinstance(built, VerificationResult) else built.builds
 
 
 class _Phases:
