@@ -1,7 +1,10 @@
 """Correctness worker: runs the candidate on harness inputs and saves what it returns.
 
 Runs isolated (see kernelwright.sandbox.isolation). It holds no expected outputs and decides nothing:
-the trusted orchestrator compares the saved outputs with the float64 reference.
+the trusted orchestrator compares the saved outputs with the float64 reference. Every contiguous tensor input
+sits between two guard bands of all-ones bytes (NaN in every float format): a read past either end of an input
+brings NaN into the result instead of whatever memory happened to be there, and a write past it changes the
+bands, which the worker reports.
 Usage: python -m kernelwright.verify.candidate_worker JOB_DIR
 """
 
@@ -20,6 +23,7 @@ from .attribution import attribute
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.worker_result import error_record
 
+GUARD_BYTES = 4096  # each side of every input; a multiple of every element size and of the allocators' alignment
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
@@ -41,7 +45,7 @@ def run(job: Path) -> dict[str, Any]:
         except Exception as exc:
             return {**result, "ok": False, "stage": f"ModelNew() for weights {spec['id']}", **error_record(exc)}
         result["models"].append({"id": spec["id"], "weights": weights})
-    kept: dict[str, list[Any]] = {}
+    kept: dict[str, tuple[list[Any], list[torch.Tensor | None]]] = {}
     for call in request["calls"]:
         try:
             result["calls"].append(_call(call, models[call["model"]], job, device, kept, request.get("output_bytes", [])))
@@ -50,7 +54,7 @@ def run(job: Path) -> dict[str, Any]:
     # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
     largest = max(request["calls"], key=lambda call: (job / call["inputs"]).stat().st_size, default=None)
     if largest is not None:
-        inputs = [_to_device(x, device) for x in torch.load(job / largest["inputs"], weights_only=True)]
+        inputs = [_guarded(_to_device(x, device))[0] for x in torch.load(job / largest["inputs"], weights_only=True)]
         model = models[largest["model"]]
         CountingExtension.profiling = True
         try:
@@ -74,12 +78,12 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     fresh = [_to_device(x, device) for x in torch.load(job / call["inputs"], weights_only=True)]
     spacer = torch.empty(int(call.get("spacer", 0)), dtype=torch.uint8, device=device)
     if call.get("reuse"):
-        inputs = kept[call["reuse"]]
+        inputs, bands = kept[call["reuse"]]
         for target, value in zip(inputs, fresh):
             if isinstance(target, torch.Tensor):
                 target.copy_(value)
     else:
-        inputs = fresh
+        inputs, bands = (list(pair) for pair in zip(*(_guarded(x) for x in fresh))) if fresh else ([], [])
     before = [_digest(x) for x in inputs]
     _poison(device, output_bytes)
     _sync(device)
@@ -94,12 +98,30 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     saved = [o.detach().to("cpu", copy=True) if type(o) is torch.Tensor else None for o in outputs]
     aliases = [_aliases(o, inputs) for o in outputs]
     changed = [i for i, (x, digest) in enumerate(zip(inputs, before)) if _digest(x) != digest]
+    overrun = [i for i, band in enumerate(bands) if band is not None and not _bands_intact(band)]
     torch.save(saved, job / f"out_{call['id']}.pt")
     if call.get("keep"):
-        kept[call["id"]] = inputs
+        kept[call["id"]] = (inputs, bands)
     del spacer
-    return {"id": call["id"], "types": types, "aliases": aliases, "inputs_changed": changed, "seconds": elapsed,
-            "own_calls": dict(CountingExtension.calls)}
+    return {"id": call["id"], "types": types, "aliases": aliases, "inputs_changed": changed,
+            "guards_written": overrun, "seconds": elapsed, "own_calls": dict(CountingExtension.calls)}
+
+
+def _guarded(value: Any) -> tuple[Any, torch.Tensor | None]:
+    """A contiguous tensor input copied into the middle of a buffer whose first and last GUARD_BYTES are all-ones
+    bytes; the view is the input the candidate gets, the buffer is kept to check the bands after the call."""
+    if not isinstance(value, torch.Tensor) or not value.is_contiguous() or value.numel() == 0 \
+            or value.dtype == torch.bool or value.is_complex():
+        return value, None
+    size = value.numel() * value.element_size()
+    band = torch.full((size + 2 * GUARD_BYTES,), 255, dtype=torch.uint8, device=value.device)
+    view = band[GUARD_BYTES:GUARD_BYTES + size].view(value.dtype).view(value.shape)
+    view.copy_(value)
+    return view, band
+
+
+def _bands_intact(band: torch.Tensor) -> bool:
+    return bool((band[:GUARD_BYTES] == 255).all()) and bool((band[-GUARD_BYTES:] == 255).all())
 
 
 def _to_device(value: Any, device: str) -> Any:

@@ -11,7 +11,7 @@ from ..tasks.models import Tolerance
 from .policy import TolerancePolicy
 
 Reason = Literal["count", "type", "shape", "dtype", "nonfinite", "elementwise", "frobenius", "integer", "input_mutation",
-                 "aliasing"]
+                 "aliasing", "out_of_bounds"]
 
 
 class Mismatch(BaseModel):
@@ -101,7 +101,8 @@ def _compare_float(index: int, got: torch.Tensor, want: torch.Tensor, eager: tor
         return Mismatch(
             output=index, reason="nonfinite", numel=numel, mismatches=int(wrong.sum()), first_mismatch=_first(wrong),
             detail=f"{int(bad_nonfinite.sum())} NaN/Inf values where the reference is finite"
-                   + (" (all NaN: was the output ever written?)" if bool(torch.isnan(got).all()) else "")
+                   + (" (all NaN: was the output ever written?)" if bool(torch.isnan(got).all())
+                      else " (overflow, or a read past an input's ends, where the harness keeps NaN?)")
                    + (f"; {int(special_mismatch.sum())} NaN/Inf of the reference not reproduced" if special_mismatch.any() else ""),
         )
     bounds = bounds_for(want, eager, dtype, policy, override)

@@ -149,6 +149,10 @@ def _contract_problems(task: Task, call: dict[str, Any]) -> list[Mismatch]:
     problems = []
     if call.get("inputs_changed") and not task.declarations.allow_inplace:
         problems.append(Mismatch(output=0, reason="input_mutation", detail=f"modified input(s) {call['inputs_changed']} in place"))
+    if call.get("guards_written"):
+        problems.append(Mismatch(output=0, reason="out_of_bounds", detail=(
+            f"wrote past the start or end of input(s) {call['guards_written']}: the harness's guard bytes around "
+            "them changed (index the inputs within their numel)")))
     for index, aliased in enumerate(call.get("aliases", [])):
         if aliased:
             problems.append(Mismatch(output=index, reason="aliasing", detail="output shares memory with an input"))

@@ -175,6 +175,39 @@ torch::Tensor scribble_input(torch::Tensor x) {
     return out;
 }
 
+// ---- out of bounds
+// Sums each row in chunks of 8 and masks the tail by multiplying with 0 instead of not reading it: the last
+// row reads up to 7 floats past the end of the input, harmless whenever that memory holds finite values.
+torch::Tensor softmax_masked_tail(torch::Tensor x) {
+    check_matrix(x);
+    TORCH_CHECK(x.is_contiguous(), "expects a contiguous input");
+    auto out = torch::empty_like(x);
+    const float* src = x.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    const int64_t rows = x.size(0), cols = x.size(1);
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = src + r * cols;
+        float peak = -std::numeric_limits<float>::infinity();
+        for (int64_t c = 0; c < cols; ++c) peak = std::max(peak, in[c]);
+        double total = 0.0;
+        for (int64_t c = 0; c < cols; c += 8)
+            for (int64_t k = c; k < c + 8; ++k) total += std::exp(static_cast<double>(in[k]) - peak) * (k < cols ? 1.0 : 0.0);
+        for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = static_cast<float>(std::exp(static_cast<double>(in[c]) - peak) / total);
+    }
+    return out;
+}
+
+// The right softmax, with 64 bytes of bookkeeping kept just past the end of the input, as if it had room.
+torch::Tensor softmax_spare_past_input(torch::Tensor x) {
+    check_matrix(x);
+    TORCH_CHECK(x.is_contiguous(), "expects a contiguous input");
+    auto out = softmax_new(x, true, 0, 1.0f);
+    float* spare = x.data_ptr<float>() + x.numel();
+    for (int k = 0; k < 16; ++k) spare[k] = static_cast<float>(k);
+    return out;
+}
+
 // ---- helpers for caches and token calls
 int64_t address_of(torch::Tensor x) { return reinterpret_cast<int64_t>(x.data_ptr()); }
 
@@ -209,8 +242,8 @@ torch::Tensor hang(torch::Tensor x) {
 FUNCTIONS = [
     'softmax_forward', 'softmax_online', 'softmax_into', 'gelu_forward', 'softmax_unstable', 'softmax_rounded',
     'softmax_scaled', 'softmax_noisy', 'softmax_tile512', 'fill_like', 'copy_input', 'uninitialised',
-    'softmax_inplace', 'scribble_input', 'address_of', 'fingerprint', 'touch', 'library_softmax',
-    'crash', 'hang',
+    'softmax_inplace', 'scribble_input', 'softmax_masked_tail', 'softmax_spare_past_input', 'address_of', 'fingerprint',
+    'touch', 'library_softmax', 'crash', 'hang',
 ]
 
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)

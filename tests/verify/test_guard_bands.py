@@ -1,0 +1,36 @@
+"""Guard bands around the candidate's inputs (kernelwright.verify.candidate_worker)."""
+
+from __future__ import annotations
+
+import torch
+
+from kernelwright.verify.candidate_worker import GUARD_BYTES, _bands_intact, _guarded
+
+
+def test_an_input_sits_between_nan_bands_that_reveal_writes_past_either_end() -> None:
+    value = torch.randn(7, 13)
+    view, band = _guarded(value)
+    assert band is not None and torch.equal(view, value) and view.is_contiguous() and view.shape == value.shape
+    assert view.data_ptr() % 64 == 0 and view.data_ptr() - band.data_ptr() == GUARD_BYTES
+    past_end = band[GUARD_BYTES + value.numel() * 4:].view(torch.float32)
+    assert torch.isnan(past_end).all() and _bands_intact(band)
+
+    view.add_(1.0)  # writes inside the input leave the bands alone
+    assert _bands_intact(band)
+    band[GUARD_BYTES + value.numel() * 4 + 3] = 0  # one byte past the end
+    assert not _bands_intact(band)
+    _, before = _guarded(value)
+    assert before is not None
+    before[GUARD_BYTES - 1] = 7  # one byte before the start
+    assert not _bands_intact(before)
+
+
+def test_integer_inputs_are_guarded_and_other_values_pass_through() -> None:
+    index = torch.arange(10, dtype=torch.int64)
+    view, band = _guarded(index)
+    assert band is not None and torch.equal(view, index)
+    assert (band[-GUARD_BYTES:].view(torch.int64) == -1).all()
+    transposed = torch.randn(4, 6).t()
+    for untouched in (transposed, torch.ones(3, dtype=torch.bool), torch.empty(0), 3, None):
+        same, no_band = _guarded(untouched)
+        assert same is untouched and no_band is None
