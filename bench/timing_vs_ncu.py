@@ -50,9 +50,7 @@ def naive_ms(task: Task, source: str, builds: list[BuildOutcome], overrides: dic
     """Median of start/end events around one call, the GPU idle in between (no flush, no queued work)."""
     from kernelwright.tasks.instantiate import task_namespace
 
-    extensions = [{"key": b.key, "module": b.module, "library": b.library, "toolchain": b.toolchain.model_dump_json()}
-                  for b in builds]
-    module = exec_candidate(source, "candidate.py", cached_loader(extensions))
+    module = exec_candidate(source, "candidate.py", cached_loader([b.loader_entry() for b in builds]))
     inputs = [v.cuda() if isinstance(v, torch.Tensor) else v
               for v in task_namespace(task.source, task.path, overrides)["get_inputs"]()]
     model = module.ModelNew().cuda().eval()

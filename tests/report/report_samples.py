@@ -88,6 +88,7 @@ def harness() -> HarnessSettings:
     return HarnessSettings(
         device="cuda", tolerances=load_tolerances(), timing_methods={"cuda_events": 3}, calls_per_sample=[1],
         timing_settings={"min_samples": 30, "target_rse": 0.01},
+        sanitizer={"memcheck clean": 2, "racecheck clean": 2}, sanitizer_notes=["compute-sanitizer is not on PATH"],
         isolation=[{"method": "bwrap", "network": "isolated", "filesystem": "confined", "notes": []}],
         tasks=[TaskHarness(task=GEMM, dtype="float32", input_domain="real", shapes=["nominal", "odd"],
                            timing_overrides={}, inits=[4243, 4244], weights={"loaded": 2}, seeds=[424242],

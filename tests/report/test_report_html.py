@@ -107,7 +107,8 @@ def test_harness_settings_are_stated(page: str) -> None:
     section = page[page.index('id="harness"'):page.index('id="trajectories"')]
     for fact in ("float32", "float16", "bfloat16", "0.0015", "4.0", "bwrap",
                  "network isolated", "cuda_events (3 timed verifications)", "min_samples = 30", "heavy_tail",
-                 "tiny_zeros", "Student-t", "424242", "4243, 4244", "nominal, odd", "loaded 2", "manual_seed"):
+                 "tiny_zeros", "Student-t", "424242", "4243, 4244", "nominal, odd", "loaded 2", "manual_seed",
+                 "memcheck clean (2)", "not run: compute-sanitizer is not on PATH"):
         assert fact in section, fact
 
 
@@ -225,7 +226,9 @@ def _store_with_run(tmp_path) -> tuple[Store, str]:
                 "correctness": {"weights": {"nominal-778": "loaded", "odd-778": "loaded", "nominal-779": "seeded"},
                                 "failures": []},
                 "timing": {"method": "cuda_graph", "calls_per_sample": 8, "shape_overrides": {},
-                           "settings": {"min_samples": 30}}}
+                           "settings": {"min_samples": 30}},
+                "sanitizer": {"checks": [{"tool": "memcheck", "status": "clean"}, {"tool": "initcheck", "status": "clean"}],
+                              "note": None}}
     store.add(Verification(candidate_id=candidate.id, verdict="PASS", evidence=evidence, seed=777))
     return store, run.id
 
@@ -239,6 +242,7 @@ def test_collect_harness_reads_the_evidence(tmp_path) -> None:
     assert (task.task, task.dtype, task.shapes, task.inits) == ("level1/1_Gemm", "float16", ["nominal", "odd"], [778, 779])
     assert task.weights == {"loaded": 2, "seeded": 1} and task.seeds == [777] and task.timing_overrides == {}
     assert set(settings.distributions) == {"normal", "uniform", "large", "tiny_zeros", "heavy_tail"}
+    assert settings.sanitizer == {"memcheck clean": 1, "initcheck clean": 1} and settings.sanitizer_notes == []
 
 
 def test_build_context_wires_records_metrics_and_trajectory(tmp_path, monkeypatch) -> None:

@@ -79,7 +79,8 @@ def test_harness_settings_list(text: str) -> None:
     harness = text[text.index("## Harness settings"):]
     for fact in ("bwrap (network isolated, filesystem confined)", "cuda_events (3 timed)",
                  "float16 0.005/0.005/0.0015", "eager factor 4.0", "heavy_tail (Student-t", "Seeds stored: 1",
-                 "torch.manual_seed(init)"):
+                 "torch.manual_seed(init)", "compute-sanitizer on finalists: memcheck clean (2), racecheck clean (2); "
+                 "not run: compute-sanitizer is not on PATH"):
         assert fact in harness, fact
 
 

@@ -40,6 +40,7 @@ class RunConfig(BaseModel):
     budget: BudgetLimits = Field(default_factory=BudgetLimits)
     compile_baseline: bool = True
     profile: bool = True
+    sanitize: bool = True  # compute-sanitizer on each sample's best candidate, on CUDA
     samples: int = 1  # independent trajectories per task (pass@k)
     workers: int = 1  # trajectories in flight at once
     llm_concurrency: int = 8  # model calls in flight at once
@@ -161,8 +162,10 @@ class Runner:
             outcome.stop_reason = loop.run()
             best = loop.best()
             if best is not None and outcome.stop_reason != Interrupted.reason:
+                final_options = options.model_copy(
+                    update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
                 final = trajectory.final_verification(  # built already: straight to the device
-                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, options))
+                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
                 self.on_step(Step(task=task.ref, round=best.candidate.round, kind="final", verdict=final.verdict,
                                   speedup=(final.timing or {}).get("speedup_eager"), detail="re-timed in fresh processes"))
                 _fill_from(outcome, best.candidate.id, final)

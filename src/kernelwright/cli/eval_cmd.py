@@ -36,6 +36,8 @@ def eval_command(
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A running Ray cluster (default: a local one).")] = None,
     budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Stop the evaluation at this spend.")] = None,
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Skip profiling passing candidates.")] = False,
+    no_sanitize: Annotated[bool, typer.Option(
+        "--no-sanitize", help="Skip compute-sanitizer on each sample's best candidate (CUDA).")] = False,
     no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored evaluation.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -67,7 +69,7 @@ def eval_command(
             fail("the task set holds no task (check the path and --levels)")
         config = RunConfig(tasks=paths, model=model, judge_model=judge_model, base_url=base_url, device=device,
                            loop=LoopConfig(rounds=rounds), budget=BudgetLimits(max_usd=budget_usd),
-                           compile_baseline=not no_compile_baseline, profile=not no_profile, samples=samples,
+                           compile_baseline=not no_compile_baseline, profile=not no_profile, sanitize=not no_sanitize, samples=samples,
                            workers=workers, cpu_workers=cpu_workers, llm_concurrency=llm_concurrency,
                            executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
     with open_store(ctx) as store:

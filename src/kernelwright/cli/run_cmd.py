@@ -35,6 +35,8 @@ def run_command(
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cuda",
     refine_from: Annotated[str, typer.Option("--refine-from", help="best or latest candidate.")] = "best",
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Skip profiling passing candidates.")] = False,
+    no_sanitize: Annotated[bool, typer.Option(
+        "--no-sanitize", help="Skip compute-sanitizer on each sample's best candidate (CUDA).")] = False,
     no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -59,7 +61,7 @@ def run_command(
         config = RunConfig(tasks=paths, model=model, judge_model=judge_model, base_url=base_url, device=device,
                            loop=LoopConfig(rounds=rounds, refine_from=refine_from),  # type: ignore[arg-type]
                            budget=BudgetLimits(**budget), compile_baseline=not no_compile_baseline,
-                           profile=not no_profile)
+                           profile=not no_profile, sanitize=not no_sanitize)
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="agent", budget_overrides=budget)
         progress = RunProgress([t.ref for t in loaded], runner.budget.spent, enabled=not as_json)

@@ -17,6 +17,7 @@ from ..tasks import TaskNotFound, TaskSourceError, find_task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
+from ..verify.sanitize import SanitizerReport
 from .db_cmd import db_path
 from .render import console, fail, require_device
 
@@ -39,6 +40,8 @@ def verify_command(
     remeasure_above: Annotated[float, typer.Option(
         "--remeasure-above", min=0.0,
         help="A speedup over this many times eager is timed again in a fresh process; the lower stands.")] = 3.0,
+    sanitize: Annotated[bool, typer.Option(
+        "--sanitize", help="Also run compute-sanitizer (memcheck, racecheck, initcheck) at the smallest shape.")] = False,
 ) -> None:
     """Verify one candidate: static gate, isolated build, correctness trials and probes, then timing."""
     require_device(device)
@@ -55,7 +58,7 @@ def verify_command(
     except StoreError as exc:
         fail(escape(str(exc)))
     options = VerifyOptions(device=device, time_candidate=not no_timing, compile_baseline=not no_compile_baseline,  # type: ignore[arg-type]
-                            remeasure_above=remeasure_above)
+                            remeasure_above=remeasure_above, sanitize=sanitize)
     with store:
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))
@@ -99,6 +102,8 @@ def render_result(result: VerificationResult, run_id: str) -> None:
         lines.append(_timing_line(timing))
     if result.perf:
         lines.append(f"timing: {result.perf}")
+    if result.sanitizer is not None:
+        lines.append(escape(SanitizerReport.model_validate(result.sanitizer).line()))
     for flag in result.flags:
         lines.append(f"[yellow]flag[/] {escape(flag)}")
     report = result.correctness

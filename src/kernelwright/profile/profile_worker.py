@@ -4,7 +4,8 @@ Runs isolated (see kernelwright.sandbox.isolation), after the verifier built eve
 task's Model at the requested sizes (trusted code, before the candidate is imported) for its weights and
 inputs, gives ModelNew those weights as the verifier does, warms up, times a few plain calls, then:
 - mode "ncu": runs `profiled_calls` calls inside an NVTX push/pop range, for the ncu wrapped around this process;
-- mode "torch": runs them under torch.profiler, each in a named range, and reports kernels (CUDA) or ops (CPU).
+- mode "torch": runs them under torch.profiler, each in a named range, and reports kernels (CUDA) or ops (CPU);
+- mode "run": only the warm-up calls, for a tool wrapped around this process (compute-sanitizer).
 What it reports is advisory evidence for the Judge, never a verdict.
 
 Usage: python -m kernelwright.profile.profile_worker JOB_DIR  (reads and deletes request.json, writes result.json)
@@ -47,10 +48,13 @@ def run(job: Path) -> dict[str, Any]:
         candidate, inputs, result["weights"] = _candidate(module, model_inputs, request, device)
         call = lambda: candidate(*inputs)  # noqa: E731
         with torch.no_grad():
-            stage = "warm-up"
+            stage = "warm-up" if request["mode"] != "run" else "forward"
             for _ in range(int(request["warmup_calls"])):
                 call()
             _sync(device)
+            if request["mode"] == "run":
+                result["calls"] = int(request["warmup_calls"])
+                return result
             stage = "timed calls"
             result["forward_ms"] = _time_calls(call, device, int(request["timed_calls"]))
             stage = "profiled calls"

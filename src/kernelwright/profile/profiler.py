@@ -307,12 +307,12 @@ def _extensions(task: Task, source: str, verification: VerificationResult, devic
     found = [next((hit for store in stores if (hit := store.lookup(row["key"], toolchain)) and hit.ok), None)
              for row in verification.builds]
     if all(found):
-        return [_entry(b) for b in found if b is not None], []
+        return [b.loader_entry() for b in found if b is not None], []
     builds = _rebuild(source, toolchain, stores[0] if stores else BuildCache())
     notes = ["the verified build was no longer in the build cache: rebuilt from the same source"]
     if [b.key for b in builds] != [row["key"] for row in verification.builds]:
         notes.append("the rebuilt extension's build key differs from the verified one (another toolchain?)")
-    return [_entry(b) for b in builds], notes
+    return [b.loader_entry() for b in builds], notes
 
 
 def _rebuild(source: str, toolchain: Toolchain, cache: BuildCache) -> list[BuildOutcome]:
@@ -328,11 +328,6 @@ def _rebuild(source: str, toolchain: Toolchain, cache: BuildCache) -> list[Build
     if failed is not None:
         raise ProfileError(f"the candidate's extension did not build again: {failed.errors or 'no detail'}")
     return builds
-
-
-def _entry(build: BuildOutcome) -> dict[str, str]:
-    return {"key": build.key, "module": build.module, "library": build.library or "",
-            "toolchain": build.toolchain.model_dump_json()}
 
 
 def _read_text(job: Path, name: str) -> str:

@@ -61,6 +61,8 @@ class HarnessSettings(BaseModel):
     threads: list[int] = Field(default_factory=list)
     timing_settings: dict[str, Any] = Field(default_factory=dict)  # warm-up, sample counts, targets (first seen)
     l2: dict[str, Any] | None = None
+    sanitizer: dict[str, int] = Field(default_factory=dict)  # "memcheck clean" -> finalist verifications
+    sanitizer_notes: list[str] = Field(default_factory=list)  # why compute-sanitizer did not run, where it did not
     isolation: list[dict[str, Any]] = Field(default_factory=list)  # distinct confinements seen
     tasks: list[TaskHarness] = Field(default_factory=list)
 
@@ -91,6 +93,7 @@ def collect_harness(store: Store, run_id: str, device: str | None = None) -> Har
                 task.seeds.append(seed)
             _add_correctness(task, evidence.get("correctness") or {})
             _add_timing(settings, task, methods, evidence.get("timing") or {})
+            _add_sanitizer(settings, evidence.get("sanitizer"))
             isolation = evidence.get("isolation")
             if isolation and isolation not in settings.isolation:
                 settings.isolation.append(isolation)
@@ -122,6 +125,17 @@ def _add_correctness(task: TaskHarness, correctness: dict[str, Any]) -> None:
             task.shapes.append(shape)
         if shape:
             task.shape_overrides.setdefault(shape, failure.get("overrides") or {})
+
+
+def _add_sanitizer(settings: HarnessSettings, sanitizer: dict[str, Any] | None) -> None:
+    if not sanitizer:
+        return
+    for check in sanitizer.get("checks") or []:
+        key = f"{check.get('tool')} {check.get('status')}"
+        settings.sanitizer[key] = settings.sanitizer.get(key, 0) + 1
+    note = sanitizer.get("note")
+    if note and note not in settings.sanitizer_notes:
+        settings.sanitizer_notes.append(note)
 
 
 def _add_timing(settings: HarnessSettings, task: TaskHarness, methods: Counter[str], timing: dict[str, Any]) -> None:

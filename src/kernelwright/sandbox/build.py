@@ -38,6 +38,11 @@ class BuildOutcome(BaseModel):
     timed_out: bool = False
     toolchain: Toolchain
 
+    def loader_entry(self) -> dict[str, str]:
+        """What a worker's cached_loader needs to import this build."""
+        return {"key": self.key, "module": self.module, "library": self.library or "",
+                "toolchain": self.toolchain.model_dump_json()}
+
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)

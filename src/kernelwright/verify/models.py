@@ -56,6 +56,7 @@ class VerificationResult(BaseModel):
     error: str | None = None
     timing: dict[str, Any] | None = None
     perf: PerfVerdict | None = None
+    sanitizer: dict[str, Any] | None = None  # compute-sanitizer's checks (a SanitizerReport), when it ran
     isolation: dict[str, Any] | None = None
     wall_s: float = 0.0
     phase_seconds: dict[str, float] = Field(default_factory=dict)

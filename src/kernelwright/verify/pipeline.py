@@ -47,6 +47,7 @@ class VerifyOptions(BaseModel):
     seed: int | None = None
     build_workers: int = 2
     remeasure_above: float = 3.0  # a speedup over this many times eager is timed again in a fresh process
+    sanitize: bool = False  # compute-sanitizer over a correct candidate (finalists: sandbox/sanitizer.toml)
 
 
 class VerifierError(Exception):
@@ -170,6 +171,9 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         result.verdict, result.reason = "SUSPECT", "own_kernel_share"
         result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
                           f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
+    if result.passed and options.sanitize:
+        _sanitize(task, source, specs, builds, options.device, seed, result)
+        phases.mark("sanitize")
     if result.passed and options.time_candidate:
         settings = TimingSettings(remeasure_above=options.remeasure_above)
         with timing_guard.get()():
@@ -189,6 +193,24 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
             result.verdict, result.reason = "SUSPECT", "timing_integrity"
             result.summary = f"correct on every trial, but during timing: {tampered[0]}"
     return result
+
+
+def _sanitize(task: Task, source: str, specs: list[ExtensionSpec], builds: list[BuildOutcome], device: str, seed: int,
+              result: VerificationResult) -> None:
+    """compute-sanitizer at the task's smallest shape; an error in the candidate's own kernels makes it INCORRECT."""
+    from .sanitize import sanitize
+
+    small = cpu_scale_variants(task)
+    overrides = dict(small[0].overrides) if small else {}
+    report = sanitize(task, source, [b.loader_entry() for b in builds],
+                      kernel_names([src for spec in specs for src in spec.cuda_sources]), device, seed, overrides)
+    result.sanitizer = report.model_dump(mode="json")
+    failing = report.failing()
+    if failing is not None:
+        sizes = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "nominal sizes"
+        result.verdict, result.reason = "INCORRECT", f"sanitizer_{failing.tool}"
+        result.summary = (f"correct on every trial, but compute-sanitizer {failing.tool} found {failing.errors} error(s) "
+                          f"at {sizes}: " + "; ".join(failing.first[:4]))
 
 
 def timing_summary(timing: TimingReport, own_share: float | None) -> dict:

@@ -356,8 +356,7 @@ def _path_options(runner: Runner, readable: list[Path], hidden: list[Path]) -> d
 def _extension(build: Any) -> dict[str, str]:
     if isinstance(build, dict):
         return {k: build[k] for k in ("key", "module", "library", "toolchain")}
-    return {"key": build.key, "module": build.module, "library": build.library,
-            "toolchain": build.toolchain.model_dump_json()}
+    return build.loader_entry()
 
 
 def derive_seed(seed: int, purpose: str) -> int:
