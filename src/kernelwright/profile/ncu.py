@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from ..verify.attribution import launches_kernel
+from ..executables import find_executable
 from .config import NcuSettings
 from .models import KernelRow
 
@@ -47,18 +46,7 @@ class NcuTable(BaseModel):
 
 def find_ncu(settings: NcuSettings) -> tuple[str | None, str]:
     """ncu's path, or None; and where it came from (or why none was found)."""
-    configured = os.environ.get(NCU_ENV)
-    if configured:
-        if os.path.isfile(configured) and os.access(configured, os.X_OK):
-            return configured, f"${NCU_ENV}"
-        return None, f"${NCU_ENV}={configured} is not an executable file"
-    on_path = shutil.which("ncu")
-    if on_path:
-        return on_path, "PATH"
-    for candidate in settings.paths:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate, "profiler.toml paths"
-    return None, f"not on PATH nor in {', '.join(settings.paths) or 'the configured paths'}"
+    return find_executable("ncu", NCU_ENV, settings.paths, "profiler.toml")
 
 
 def ncu_argv(ncu: str, settings: NcuSettings, metrics: list[str], own_kernels: list[str], log_file: Path,

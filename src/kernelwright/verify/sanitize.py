@@ -11,7 +11,6 @@ fails it. A tool that is missing, times out or fails without finding errors is r
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..executables import find_executable
 from ..resources import data_dir
 from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_json, run_isolated
 
@@ -87,18 +87,7 @@ def load_sanitizer_settings(path: Path | None = None) -> SanitizerSettings:
 
 def find_sanitizer(settings: SanitizerSettings) -> tuple[str | None, str]:
     """compute-sanitizer's path, or None; and where it came from (or why none was found)."""
-    configured = os.environ.get(SANITIZER_ENV)
-    if configured:
-        if os.path.isfile(configured) and os.access(configured, os.X_OK):
-            return configured, f"${SANITIZER_ENV}"
-        return None, f"${SANITIZER_ENV}={configured} is not an executable file"
-    on_path = shutil.which("compute-sanitizer")
-    if on_path:
-        return on_path, "PATH"
-    for candidate in settings.paths:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate, "sanitizer.toml paths"
-    return None, f"compute-sanitizer is not on PATH nor in {', '.join(settings.paths) or 'the configured paths'}"
+    return find_executable("compute-sanitizer", SANITIZER_ENV, settings.paths, "sanitizer.toml")
 
 
 def sanitizer_argv(executable: str, tool: str, settings: SanitizerSettings, log: Path, worker: list[str]) -> list[str]:
