@@ -168,3 +168,16 @@ def test_memcheck_on_the_gpu_passes_the_control_and_places_the_wild_write(case: 
     assert check.status == expected, check
     if expected == "errors":
         assert check.own_errors >= 1 and any("wild_write_kernel" in line for line in check.first), check.first
+
+
+def test_a_log_the_candidate_turned_into_a_symlink_is_not_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("========= Invalid read in harness_secret_kernel\n")
+    tool = tmp_path / "compute-sanitizer"
+    tool.write_text(f'#!/bin/sh\nln -sf {secret} "$8"\nexit 86\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv(SANITIZER_ENV, str(tool))
+    report = sanitize(TASK, CONTROL, [], [], "cpu", 1, {}, SanitizerSettings(tools=["memcheck"]))
+    [check] = report.checks
+    assert check.status == "errors" and check.first == ["no log"]  # counted by the exit status, never read through
+    assert "harness_secret_kernel" not in report.model_dump_json()

@@ -53,7 +53,6 @@ def run(job: Path) -> dict[str, Any]:
                 call()
             _sync(device)
             if request["mode"] == "run":
-                result["calls"] = int(request["warmup_calls"])
                 return result
             stage = "timed calls"
             result["forward_ms"] = _time_calls(call, device, int(request["timed_calls"]))

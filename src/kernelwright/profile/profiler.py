@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, Toolchain, default_toolchain
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
+from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated
 from ..tasks import Task
 from ..verify.attribution import kernel_names
 from ..verify.models import VerificationResult
@@ -218,7 +218,7 @@ class _Session:
                 readable += sorted({Path(ncu).parent, Path(ncu).resolve().parent})
             outcome = run_isolated(argv, job_dir=job, limits=limits, gpu=self.cuda, readable_extra=readable,
                                    env_extra=self._env(limits.threads))
-            return _Ran(outcome=outcome, result=read_worker_json(job, "result.json"), log=_read_text(job, NCU_LOG))
+            return _Ran(outcome=outcome, result=read_worker_json(job, "result.json"), log=read_worker_text(job, NCU_LOG))
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
@@ -328,13 +328,6 @@ def _rebuild(source: str, toolchain: Toolchain, cache: BuildCache) -> list[Build
     if failed is not None:
         raise ProfileError(f"the candidate's extension did not build again: {failed.errors or 'no detail'}")
     return builds
-
-
-def _read_text(job: Path, name: str) -> str:
-    try:
-        return read_worker_file(job, name, max_bytes=16 * 2**20).decode(errors="replace")
-    except (OSError, ValueError):
-        return ""
 
 
 def _number(value: Any) -> float | None:

@@ -681,6 +681,15 @@ def read_worker_file(job_dir: Path, name: str, max_bytes: int = 64 * 1024 * 1024
         os.close(fd)
 
 
+def read_worker_text(job_dir: Path, name: str, max_bytes: int = 16 * 1024 * 1024) -> str:
+    """A text file a worker's process (or a tool wrapped around it) wrote, read as read_worker_file does; "" when
+    absent, too large, a symlink or otherwise unreadable."""
+    try:
+        return read_worker_file(job_dir, name, max_bytes).decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+
+
 def read_worker_json(job_dir: Path, name: str, max_bytes: int = 32 * 1024 * 1024) -> dict[str, Any]:
     """A worker's JSON result object, read as read_worker_file does; {} when absent, malformed or not an object."""
     try:

@@ -157,10 +157,10 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         return built
     specs, builds, build_rows, findings, flags, base = built
     seed = options.seed if options.seed is not None else new_seed()
+    own_kernels = kernel_names([src for spec in specs for src in spec.cuda_sources])
     try:
         shapes = correctness_shapes(task, options.device)
-        run = run_correctness(task, source, builds, shapes, options.device, seed,
-                              own_kernels=kernel_names([src for spec in specs for src in spec.cuda_sources]))
+        run = run_correctness(task, source, builds, shapes, options.device, seed, own_kernels=own_kernels)
     except ReferenceFailure as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
@@ -172,18 +172,17 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
                           f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
     if result.passed and options.sanitize:
-        _sanitize(task, source, specs, builds, options.device, seed, result)
+        _sanitize(task, source, builds, own_kernels, options.device, seed, result)
         phases.mark("sanitize")
     if result.passed and options.time_candidate:
         settings = TimingSettings(remeasure_above=options.remeasure_above)
+        timed = lambda timing_seed: run_timing(  # noqa: E731
+            task, source, builds, shapes[0].overrides, options.device, timing_seed,
+            compile_baseline=options.compile_baseline, settings=settings)
         with timing_guard.get()():
-            timing = run_timing(task, source, builds, shapes[0].overrides, options.device, seed,
-                                compile_baseline=options.compile_baseline, settings=settings)
+            timing = timed(seed)
             if timing.remeasure:
-                again = run_timing(task, source, builds, shapes[0].overrides, options.device,
-                                   derive_seed(seed, "remeasure"), compile_baseline=options.compile_baseline,
-                                   settings=settings)
-                timing = settle_remeasure(timing, again)
+                timing = settle_remeasure(timing, timed(derive_seed(seed, "remeasure")))
         phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
@@ -195,15 +194,14 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     return result
 
 
-def _sanitize(task: Task, source: str, specs: list[ExtensionSpec], builds: list[BuildOutcome], device: str, seed: int,
+def _sanitize(task: Task, source: str, builds: list[BuildOutcome], own_kernels: list[str], device: str, seed: int,
               result: VerificationResult) -> None:
     """compute-sanitizer at the task's smallest shape; an error in the candidate's own kernels makes it INCORRECT."""
     from .sanitize import sanitize
 
     small = cpu_scale_variants(task)
     overrides = dict(small[0].overrides) if small else {}
-    report = sanitize(task, source, [b.loader_entry() for b in builds],
-                      kernel_names([src for spec in specs for src in spec.cuda_sources]), device, seed, overrides)
+    report = sanitize(task, source, [b.loader_entry() for b in builds], own_kernels, device, seed, overrides)
     result.sanitizer = report.model_dump(mode="json")
     failing = report.failing()
     if failing is not None:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..executables import find_executable
 from ..resources import data_dir
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_json, run_isolated
+from ..sandbox.isolation import Limits, WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated
 
 SANITIZER_ENV = "KERNELWRIGHT_SANITIZER"
 ERROR_EXIT = 86
@@ -163,35 +163,34 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
         report.note = where
         return report
     report.executable = executable
+    limits = load_limits("sanitize")
+    limits.timeout_s = min(limits.timeout_s or settings.timeout_s, settings.timeout_s)
+    request = {"mode": "run", "candidate": "candidate.py", "device": device, "dtype": task.declarations.dtype,
+               "threads": limits.threads or 1, "allow_tf32": bool(task.declarations.allow_tf32),
+               "extensions": extensions, "task": task.model_dump(mode="json"), "overrides": overrides,
+               "seed": seed % 100_000 + 1, "own_kernels": own_kernels, "warmup_calls": settings.calls}
+    readable = sorted({Path(e["library"]).parent for e in extensions if e.get("library")}
+                      | {Path(executable).parent, Path(executable).resolve().parent})
     for tool in settings.tools:
-        report.checks.append(_run_tool(tool, executable, settings, task, source, extensions, own_kernels, device,
-                                       seed, overrides))
+        report.checks.append(_run_tool(tool, executable, settings, source, request, limits, readable, own_kernels,
+                                       gpu=device.startswith("cuda")))
     return report
 
 
-def _run_tool(tool: str, executable: str, settings: SanitizerSettings, task: Any, source: str,
-              extensions: list[dict[str, str]], own_kernels: list[str], device: str, seed: int,
-              overrides: dict[str, int]) -> SanitizerCheck:
-    limits = load_limits("sanitize")
-    limits.timeout_s = min(limits.timeout_s or settings.timeout_s, settings.timeout_s)
+def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: str, request: dict[str, Any],
+              limits: Limits, readable: list[Path], own_kernels: list[str], *, gpu: bool) -> SanitizerCheck:
     job = Path(tempfile.mkdtemp(prefix="kw-sanitize-"))
     started = time.monotonic()
     try:
         (job / "candidate.py").write_text(source)
-        (job / "request.json").write_text(json.dumps({
-            "mode": "run", "candidate": "candidate.py", "device": device, "dtype": task.declarations.dtype,
-            "threads": limits.threads or 1, "allow_tf32": bool(task.declarations.allow_tf32),
-            "extensions": extensions, "task": task.model_dump(mode="json"), "overrides": overrides,
-            "seed": seed % 100_000 + 1, "own_kernels": own_kernels, "warmup_calls": settings.calls,
-        }))
-        log = job / f"{tool}.log"
+        (job / "request.json").write_text(json.dumps(request))
+        log = f"{tool}.log"
         worker = [sys.executable, "-m", "kernelwright.profile.profile_worker", str(job)]
-        readable = sorted({Path(e["library"]).parent for e in extensions if e.get("library")}
-                          | {Path(executable).parent, Path(executable).resolve().parent})
-        outcome = run_isolated(sanitizer_argv(executable, tool, settings, log, worker), job_dir=job, limits=limits,
-                               gpu=device.startswith("cuda"), readable_extra=readable)
-        text = log.read_text(errors="replace") if log.is_file() else outcome.stdout_tail
-        return judge_check(tool, outcome, text, read_worker_json(job, "result.json"), own_kernels, limits.timeout_s)
+        outcome = run_isolated(sanitizer_argv(executable, tool, settings, job / log, worker), job_dir=job, limits=limits,
+                               gpu=gpu, readable_extra=readable)
+        # the log sits in the job folder the candidate can write: read it as any worker file (no symlinks, bounded)
+        return judge_check(tool, outcome, read_worker_text(job, log), read_worker_json(job, "result.json"),
+                           own_kernels, limits.timeout_s or 0)
     except Exception as exc:  # the check is extra evidence: its own failure must not end the verification
         return SanitizerCheck(tool=tool, status="failed", detail=f"harness: {type(exc).__name__}: {exc}"[:300],
                               wall_s=time.monotonic() - started)

@@ -209,7 +209,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
                settings: TimingSettings | None = None, runner: Runner | None = None) -> TimingReport:
     """Times a candidate that passed correctness against the task's Model (and torch.compile of it).
 
-    `builds`: the BuildOutcome objects (or dicts with key/module/library/toolchain) of the candidate's
+    `builds`: the BuildOutcome objects of the candidate's
     extensions. `seed`: the run's secret seed; it picks the pool inputs, the weights and the re-checked calls.
     `runner`: run_isolated or a stand-in with its signature (tests)."""
     from ..sandbox.isolation import load_limits, run_isolated
@@ -242,7 +242,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
         request = {
             "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": threads,
             "allow_tf32": bool(task.declarations.allow_tf32), "compile_baseline": bool(compile_baseline),
-            "extensions": [_extension(b) for b in builds],
+            "extensions": [b.loader_entry() for b in builds],
             "task": {"source": task.source, "path": task.path, "overrides": dict(shape_overrides)},
             "model": {"init_inputs": f"inputs/init_{model_id}.pt", "state_dict": f"inputs/state_{model_id}.pt",
                       "seed": prepared["init"]},
@@ -351,12 +351,6 @@ def _path_options(runner: Runner, readable: list[Path], hidden: list[Path]) -> d
     if "hidden" in params or open_ended:
         options["hidden"] = hidden
     return options
-
-
-def _extension(build: Any) -> dict[str, str]:
-    if isinstance(build, dict):
-        return {k: build[k] for k in ("key", "module", "library", "toolchain")}
-    return build.loader_entry()
 
 
 def derive_seed(seed: int, purpose: str) -> int:

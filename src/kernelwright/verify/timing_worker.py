@@ -215,12 +215,12 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
         _warmup(measures, settings, result, deadline)
         result["notes"].append("CPU: caches are not flushed between calls (the same for every subject)")
         return measures, "perf_counter", 1
-    flush = prims.flush
-    result["l2"] = {"flush_bytes": int(flush.numel() * flush.element_size()), "persisting_reset": prims.reset_note}
+    result["l2"] = {"flush_bytes": int(prims.flush.numel() * prims.flush.element_size()),
+                    "persisting_reset": prims.reset_note}
     result["sync_overhead_ms"] = prims.sync_overhead_ms
     if prims.reset_fn is None:
         result["notes"].append(f"persisting L2 lines are not reset before calls: {prims.reset_note}")
-    measures = {name: _event_measure(fn, load, work, prims, flush) for name, fn in subjects.items()}
+    measures = {name: _event_measure(fn, load, work, prims) for name, fn in subjects.items()}
     warm = _warmup(measures, settings, result, deadline)
     short = min(warm.get("eager", math.inf), warm.get("candidate", math.inf))
     if not short < float(settings["graph_below_ms"]):
@@ -229,7 +229,7 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
     graphs: dict[str, Measure] = {}
     for name, fn in subjects.items():
         try:
-            graphs[name] = _graph_measure(name, fn, load, work, prims, flush, calls)
+            graphs[name] = _graph_measure(name, fn, load, work, prims, calls)
         except Exception as exc:
             first = (f"{type(exc).__name__}: {exc}".strip().splitlines() or [""])[0][:300]
             result["notes"].append(f"CUDA-graph timing not possible for {name} ({first}); "
@@ -276,13 +276,12 @@ def _cpu_measure(fn: Callable[..., Any], load: Callable[[int | None], None], wor
 
 
 def _event_measure(fn: Callable[..., Any], load: Callable[[int | None], None], work: list[Any],
-                   prims: _CudaPrimitives, flush: torch.Tensor) -> Measure:
+                   prims: _CudaPrimitives) -> Measure:
     start, plain, synced = prims.event(), prims.event(), prims.event()
 
     def measure(index: int | None) -> tuple[Outputs, float, float | None]:
         load(index)
-        prims.reset_l2()
-        _zero_(flush)
+        prims.flush_l2()
         prims.record(start)
         out = fn(*work)
         prims.record(plain)
@@ -295,7 +294,7 @@ def _event_measure(fn: Callable[..., Any], load: Callable[[int | None], None], w
 
 
 def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None], None], work: list[Any],
-                   prims: _CudaPrimitives, flush: torch.Tensor, calls: int) -> Measure:
+                   prims: _CudaPrimitives, calls: int) -> Measure:
     """Capture `calls` calls in one CUDA graph; a sample is one replay, divided by `calls`. The capture is
     checked: a replay on new input content must give what a plain call gives (work launched outside the
     capture, e.g. on another stream, would not be replayed)."""
@@ -328,8 +327,7 @@ def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None
 
     def measure(index: int | None) -> tuple[Outputs, float, float | None]:
         load(index)
-        prims.reset_l2()
-        _zero_(flush)
+        prims.flush_l2()
         prims.record(start)
         graph.replay()
         prims.record(plain)
@@ -547,9 +545,11 @@ class _CudaPrimitives:
     def elapsed(self, start: Any, end: Any) -> float:
         return float(self._elapsed(start, end))
 
-    def reset_l2(self) -> None:
+    def flush_l2(self) -> None:
+        """Resets persisting L2 lines, then evicts L2 by zeroing a buffer of twice its size (queued, not waited)."""
         if self.reset_fn is not None:
             self.reset_fn()
+        _zero_(self.flush)
 
     def flush_buffer(self) -> torch.Tensor:
         l2 = int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0) or 0) or 64 * 2**20
@@ -562,8 +562,7 @@ class _CudaPrimitives:
         plain, synced = self.event(), self.event()
         gaps = []
         for _ in range(calls):
-            self.reset_l2()
-            _zero_(self.flush)
+            self.flush_l2()
             self.record(plain)
             self.device_sync()
             self.record(synced)
