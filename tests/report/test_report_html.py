@@ -251,7 +251,7 @@ def test_build_context_wires_records_metrics_and_trajectory(tmp_path, monkeypatc
     metrics.compute_metrics = lambda records: EvalMetrics(overall=Metrics(tasks=len(records)))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kernelwright.report.metrics", metrics)
     monkeypatch.setattr("kernelwright.report.records.load_records",
-                        lambda store, run_id: samples.records(), raising=False)
+                        lambda store, run_id, loaded=None: samples.records(), raising=False)
     context = build_context(store, run_id, compare=run_id)
     assert context.main.metrics.overall.tasks == 3 and context.compare is not None
     assert context.main.run.id == run_id and [t.task for t in context.main.view.tasks] == ["level1/1_Gemm"]

@@ -185,3 +185,20 @@ def test_llm_totals_sum_a_run_a_task_and_a_sample(tmp_path):
                                                     "cost_usd": 0.0}
         assert store.llm_totals(run.id, "c") == {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
         assert [c.sample for c in store.llm_calls(run_id=run.id, task_hash="a", sample=1)] == [1]
+
+
+def test_rows_of_a_runs_candidates_in_one_query(store):
+    run, task, seed, child = _graph(store)
+    other = store.add(Candidate(run_id=store.add(Run()).id, task_hash=task.hash, origin="manual", source="c"))
+    first = store.add(Verification(candidate_id=child.id, verdict="PASS"))
+    second = store.add(Verification(candidate_id=seed.id, verdict="INCORRECT"))
+    third = store.add(Verification(candidate_id=child.id, verdict="PASS"))
+    store.add(Verification(candidate_id=other.id, verdict="PASS"))
+    build = store.add(Build(candidate_id=seed.id, source_hash="s", ok=True, seconds=1.0))
+    store.add(Build(candidate_id=other.id, source_hash="s", ok=True, seconds=1.0))
+    profile = store.add(Profile(candidate_id=child.id, tool="ncu"))
+    store.add(Profile(candidate_id=other.id, tool="ncu"))
+    assert store.verifications(run_id=run.id) == [first, second, third]  # oldest first, other runs left out
+    assert store.verifications(candidate_id=child.id, run_id=run.id) == [first, third]
+    assert store.builds(run_id=run.id) == [build] and store.profiles(run_id=run.id) == [profile]
+    assert store.verifications(run_id="nope") == []

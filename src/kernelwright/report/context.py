@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..store import Run, Store, utc_now
 from .harness import HarnessSettings, collect_harness
+from .loaded import LoadedRun
 from .metrics_models import EvalMetrics
 from .records import SampleRecord
 from .trajectory import RunView, TaskView, load_run
@@ -57,10 +58,11 @@ def load_report_run(store: Store, run_id: str) -> RunReport:
     from .metrics import compute_metrics
     from .records import load_records
 
-    records = load_records(store, run_id)
-    view = load_run(store, run_id)
+    loaded = LoadedRun(store, run_id)  # every row the three loaders need, read once
+    records = load_records(store, run_id, loaded)
+    view = load_run(store, run_id, loaded=loaded)
     return RunReport(records=records, metrics=compute_metrics(records), view=view,
-                     harness=collect_harness(store, run_id, device=view.run.config.get("device")))
+                     harness=collect_harness(store, run_id, device=view.run.config.get("device"), loaded=loaded))
 
 
 def build_context(store: Store, run_id: str, compare: str | None = None) -> ReportContext:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ..store import Store, TaskRecord
 from ..verify.distributions import DISTRIBUTIONS
 from ..verify.policy import TolerancePolicy, load_tolerances
+from .loaded import LoadedRun
 
 DISTRIBUTION_TEXT = {
     "normal": "standard normal N(0, 1)",
@@ -71,8 +72,12 @@ class HarnessSettings(BaseModel):
         return sum(len(t.seeds) for t in self.tasks)
 
 
-def collect_harness(store: Store, run_id: str, device: str | None = None) -> HarnessSettings:
-    """Harness facts of every verification of the run's candidates, plus the tolerance policy."""
+def collect_harness(store: Store, run_id: str, device: str | None = None,
+                    loaded: LoadedRun | None = None) -> HarnessSettings:
+    """Harness facts of every verification of the run's candidates, plus the tolerance policy.
+
+    `loaded`: the run's rows already read for a report (else they are read here)."""
+    loaded = loaded if loaded is not None else LoadedRun(store, run_id)
     try:
         tolerances = load_tolerances()
     except FileNotFoundError:
@@ -80,12 +85,11 @@ def collect_harness(store: Store, run_id: str, device: str | None = None) -> Har
     settings = HarnessSettings(device=device, tolerances=tolerances)
     methods: Counter[str] = Counter()
     by_hash: dict[str, TaskHarness] = {}
-    for candidate in store.candidates(run_id=run_id):
+    for candidate in loaded.candidates:
         task = by_hash.get(candidate.task_hash)
         if task is None:
-            task = by_hash[candidate.task_hash] = _task_harness(store.get(TaskRecord, candidate.task_hash),
-                                                                candidate.task_hash)
-        for verification in store.verifications(candidate_id=candidate.id):
+            task = by_hash[candidate.task_hash] = _task_harness(loaded.task(candidate.task_hash), candidate.task_hash)
+        for verification in loaded.verifications(candidate.id):
             evidence = verification.evidence or {}
             seed = verification.seed if verification.seed is not None else evidence.get("seed")
             task.verifications += 1

@@ -10,15 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..store import (
-    Candidate,
-    Event,
-    Run,
-    Store,
-    StoreError,
-    TaskRecord,
-    Verification,
-)
+from ..store import Candidate, Event, Store, TaskRecord, Verification
+from .loaded import LoadedRun
 
 PS = (0.0, 1.0, 1.2, 1.5, 2.0)
 
@@ -77,18 +70,18 @@ LEVEL_REF = re.compile(r"^level(\d+)/")
 Key = tuple[str, int]  # (task_hash, sample)
 
 
-def load_records(store: Store, run_id: str) -> list[SampleRecord]:
+def load_records(store: Store, run_id: str, loaded: LoadedRun | None = None) -> list[SampleRecord]:
     """One record per (task, sample) of an agent or eval run, finished or not, in the run's task order.
 
     Tasks of `run.config["tasks"]` (and samples below `run.config["samples"]`) with no stored rows yet appear
     as NO_CANDIDATE records, so an interrupted run still counts every task it was asked to do.
+    `loaded`: the run's rows already read for a report (else they are read here).
     """
-    run = store.get(Run, run_id)
-    if run is None:
-        raise StoreError(f"{store.path} has no run {run_id!r}")
-    rows = _RunRows(store, run_id)
+    loaded = loaded if loaded is not None else LoadedRun(store, run_id)
+    run = loaded.run
+    rows = _RunRows(loaded)
     keys = dict.fromkeys(rows.keys())
-    planned = _planned(store, run.config.get("tasks") or [], rows.task_hashes())
+    planned = _planned(loaded.tasks, run.config.get("tasks") or [], rows.task_hashes())
     rows.identities.update(planned)
     samples = run.config.get("samples")
     for task_hash in planned:
@@ -101,16 +94,16 @@ def load_records(store: Store, run_id: str) -> list[SampleRecord]:
 class _RunRows:
     """A run's rows, read once and grouped by (task_hash, sample)."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store = store
+    def __init__(self, loaded: LoadedRun) -> None:
+        self.loaded = loaded
         self.identities: dict[str, tuple[str, int | None]] = {}
         self.candidates: dict[Key, list[Candidate]] = defaultdict(list)
-        for candidate in store.candidates(run_id=run_id):
+        for candidate in loaded.candidates:
             self.candidates[(candidate.task_hash, candidate.sample)].append(candidate)
         # sums in SQL: a run's stored prompts are far larger than what a record needs of them
-        self.calls: dict[Key, dict[str, Any]] = store.llm_totals_by_sample(run_id)
+        self.calls: dict[Key, dict[str, Any]] = loaded.store.llm_totals_by_sample(loaded.run_id)
         self.events: dict[Key, list[Event]] = defaultdict(list)
-        for event in store.events(run_id=run_id):
+        for event in loaded.events:
             task_hash = event.payload.get("task_hash")
             if task_hash:
                 self.events[(task_hash, int(event.payload.get("sample") or 0))].append(event)
@@ -151,7 +144,7 @@ class _RunRows:
         return record
 
     def _identity(self, task_hash: str, payload: dict[str, Any]) -> tuple[str, int | None]:
-        stored = self.store.get(TaskRecord, task_hash)
+        stored = self.loaded.task(task_hash)
         if stored is not None:
             return _ref(stored.name, stored.level), stored.level
         if task_hash in self.identities:
@@ -175,7 +168,7 @@ class _RunRows:
 
     def _round(self, candidate: Candidate) -> RoundRecord:
         record = RoundRecord(round=candidate.round, candidate_id=candidate.id)
-        verifications = self.store.verifications(candidate_id=candidate.id)
+        verifications = self.loaded.verifications(candidate.id)
         if not verifications:
             return record
         first = verifications[0]
@@ -183,13 +176,13 @@ class _RunRows:
         record.verdict, record.reason, record.perf = first.verdict, first.reason, first.evidence.get("perf")
         record.speedup_eager, record.speedup_compile = _number(timing.get("speedup_eager")), _number(timing.get("speedup_compile"))
         if first.verdict == "COMPILE_FAIL" or (first.verdict == "TIMEOUT" and first.reason == "build"):
-            logs = [b.log for b in self.store.builds(candidate_id=candidate.id) if not b.ok and b.log]
+            logs = [b.log for b in self.loaded.builds(candidate.id) if not b.ok and b.log]
             record.compile_log = "\n".join(logs) or first.evidence.get("error")
         return record
 
     def _final(self, events: list[Event]) -> Verification | None:
         payload = _last_payload(events, FINAL)
-        return self.store.get(Verification, payload["verification_id"]) if payload.get("verification_id") else None
+        return self.loaded.verification(payload.get("verification_id"))
 
 
 def _fill_from_outcome(record: SampleRecord, outcome: dict[str, Any], final: Verification | None) -> None:
@@ -236,14 +229,14 @@ def _fill_best(record: SampleRecord, candidate_id: str | None, verdict: str, rea
         record.ci_compile_high = _number(timing.get("ci_compile_high"))
 
 
-def _planned(store: Store, paths: list[str], seen: set[str]) -> dict[str, tuple[str, int | None]]:
+def _planned(tasks: list[TaskRecord], paths: list[str], seen: set[str]) -> dict[str, tuple[str, int | None]]:
     """The run's task files, in order, as hash -> (task ref, level).
 
     A file's hash is that of its stored task row used by this run, else of its latest stored row, else of the
     file as it is now (loading it imports torch, so it comes last); a file found nowhere is left out.
     """
     by_path: dict[str, list[TaskRecord]] = defaultdict(list)
-    for stored in store.tasks():
+    for stored in tasks:
         if stored.path:
             by_path[stored.path].append(stored)
     planned: dict[str, tuple[str, int | None]] = {}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..store import Candidate, LLMCall, Run, Store, StoreError, TaskRecord
 from ..verify.models import VerificationResult
+from .loaded import LoadedRun
 
 
 class CallView(BaseModel):
@@ -76,29 +77,26 @@ TIMING_KEYS = ("candidate_ms", "eager_ms", "compile_ms", "speedup_eager", "ci_lo
                "ci_compile_low", "ci_compile_high", "own_kernel_share", "method")
 
 
-def load_run(store: Store, run_id: str, task: str | None = None) -> RunView:
-    run = store.get(Run, run_id)
-    if run is None:
-        raise StoreError(f"{store.path} has no run {run_id!r}; `kernelwright db info` lists the latest runs")
-    candidates = store.candidates(run_id=run_id)
-    calls = store.llm_calls(run_id=run_id)
-    events = store.events(run_id=run_id)
+def load_run(store: Store, run_id: str, task: str | None = None, loaded: LoadedRun | None = None) -> RunView:
+    """The run's trajectory, task by task (only `task` when given); `loaded`: its rows already read for a report."""
+    loaded = loaded if loaded is not None else LoadedRun(store, run_id)
+    candidates, calls, events = loaded.candidates, loaded.llm_calls, loaded.events
     hashes = list(dict.fromkeys([c.task_hash for c in candidates] + [c.task_hash for c in calls if c.task_hash]
                                 + [e.payload["task_hash"] for e in events if e.payload.get("task_hash")]))
     views = []
     for task_hash in hashes:
-        record = store.get(TaskRecord, task_hash)
+        record = loaded.task(task_hash)
         name = record.name if record else task_hash[:12]
         ref = f"level{record.level}/{name}" if record and record.level else name
         if task is not None and task not in (name, ref, task_hash):
             continue
-        views.append(_task_view(store, ref, task_hash, record, candidates, calls, events))
+        views.append(_task_view(loaded, ref, task_hash, record, candidates, calls, events))
     if task is not None and not views:
         raise StoreError(f"run {run_id} has no task {task!r}")
-    return RunView(run=run, tasks=views)
+    return RunView(run=loaded.run, tasks=views)
 
 
-def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None, candidates: list[Candidate],
+def _task_view(loaded: LoadedRun, ref: str, task_hash: str, record: TaskRecord | None, candidates: list[Candidate],
                calls: list[LLMCall], events: list[Any]) -> TaskView:
     mine = [c for c in candidates if c.task_hash == task_hash]
     by_id = {c.id: c for c in mine}
@@ -108,7 +106,7 @@ def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None
     for candidate in mine:
         view = rounds.setdefault((candidate.sample, candidate.round),
                                  RoundView(round=candidate.round, sample=candidate.sample))
-        _fill_candidate(store, view, candidate, by_id.get(candidate.parent_id or ""))
+        _fill_candidate(loaded, view, candidate, by_id.get(candidate.parent_id or ""))
         judge = next((c for c in my_calls if c.id == candidate.judge_call_id), None)
         view.advice = _advice(judge) if judge else None
     for call in my_calls:
@@ -122,7 +120,7 @@ def _task_view(store: Store, ref: str, task_hash: str, record: TaskRecord | None
         if event.kind == "task_done":
             outcome = event.payload.get("outcome")
         elif event.kind == "final_verification":
-            final = _final_round(store, event.payload, by_id)
+            final = _final_round(loaded, event.payload, by_id)
             if final is not None:
                 rounds[(final.sample, 10_000 + final.round)] = final
         elif "round" in event.payload:
@@ -144,23 +142,23 @@ def _advice(call: LLMCall) -> str:
         return call.response.strip()
 
 
-def _fill_candidate(store: Store, view: RoundView, candidate: Candidate, parent: Candidate | None) -> None:
+def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, parent: Candidate | None) -> None:
     view.candidate_id, view.parent_id, view.origin = candidate.id, candidate.parent_id, candidate.origin
     before = parent.source.splitlines(keepends=True) if parent else []
     view.diff = "".join(difflib.unified_diff(before, candidate.source.splitlines(keepends=True),
                                              fromfile=f"round {parent.round}" if parent else "/dev/null",
                                              tofile=f"round {candidate.round}"))
-    builds = store.builds(candidate_id=candidate.id)
+    builds = loaded.builds(candidate.id)
     if builds:
         view.build_ok = all(b.ok for b in builds)
         view.build_seconds = sum(b.seconds for b in builds)
         view.build_cached = all(b.cached for b in builds)
         view.build_log = "\n".join(b.log for b in builds if b.log) or None
         view.ptxas = "\n".join(b.ptxas for b in builds if b.ptxas) or None
-    verifications = store.verifications(candidate_id=candidate.id)
+    verifications = loaded.verifications(candidate.id)
     if verifications:
         _fill_result(view, VerificationResult.model_validate(verifications[0].evidence))
-    profiles = store.profiles(candidate_id=candidate.id)
+    profiles = loaded.profiles(candidate.id)
     if profiles:
         from ..profile.models import ProfileReport
 
@@ -178,11 +176,9 @@ def _fill_result(view: RoundView, result: VerificationResult) -> None:
     view.timing = {key: timing[key] for key in TIMING_KEYS if timing.get(key) is not None}
 
 
-def _final_round(store: Store, payload: dict[str, Any], by_id: dict[str, Candidate]) -> RoundView | None:
-    from ..store import Verification
-
+def _final_round(loaded: LoadedRun, payload: dict[str, Any], by_id: dict[str, Candidate]) -> RoundView | None:
     candidate = by_id.get(payload.get("candidate_id", ""))
-    verification = store.get(Verification, payload.get("verification_id", ""))
+    verification = loaded.verification(payload.get("verification_id"))
     if candidate is None or verification is None:
         return None
     view = RoundView(round=candidate.round, sample=candidate.sample, candidate_id=candidate.id,

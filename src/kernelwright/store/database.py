@@ -176,12 +176,15 @@ class Store:
         return from_row(cls, row)
 
     def _select(self, cls: type[R], order_by: str = "rowid", after_id: int | None = None,
-                **filters: Any) -> list[R]:
+                of_run: str | None = None, **filters: Any) -> list[R]:
         clauses: list[str] = []
         args: list[Any] = []
         if after_id is not None:
             clauses.append("id > ?")
             args.append(after_id)
+        if of_run is not None:  # rows of any of the run's candidates, in one query
+            clauses.append("candidate_id IN (SELECT id FROM candidates WHERE run_id = ?)")
+            args.append(of_run)
         for name, value in filters.items():
             if name not in cls.model_fields:
                 raise StoreError(f"{cls.__name__} has no field {name!r}")
@@ -201,11 +204,14 @@ class Store:
     def candidates(self, run_id: str | None = None, task_hash: str | None = None) -> list[Candidate]:
         return self._select(Candidate, run_id=run_id, task_hash=task_hash)
 
-    def builds(self, candidate_id: str | None = None, source_hash: str | None = None) -> list[Build]:
-        return self._select(Build, candidate_id=candidate_id, source_hash=source_hash)
+    def builds(self, candidate_id: str | None = None, source_hash: str | None = None,
+               run_id: str | None = None) -> list[Build]:
+        """Builds of a candidate, a source, or (`run_id`) of every candidate of a run."""
+        return self._select(Build, of_run=run_id, candidate_id=candidate_id, source_hash=source_hash)
 
-    def verifications(self, candidate_id: str | None = None) -> list[Verification]:
-        return self._select(Verification, candidate_id=candidate_id)
+    def verifications(self, candidate_id: str | None = None, run_id: str | None = None) -> list[Verification]:
+        """Verifications of a candidate, or (`run_id`) of every candidate of a run, oldest first."""
+        return self._select(Verification, of_run=run_id, candidate_id=candidate_id)
 
     def timings(self, candidate_id: str | None = None, verification_id: str | None = None,
                 task_hash: str | None = None, run_id: str | None = None,
@@ -213,8 +219,8 @@ class Store:
         return self._select(Timing, candidate_id=candidate_id, verification_id=verification_id,
                             task_hash=task_hash, run_id=run_id, subject=subject)
 
-    def profiles(self, candidate_id: str | None = None) -> list[Profile]:
-        return self._select(Profile, candidate_id=candidate_id)
+    def profiles(self, candidate_id: str | None = None, run_id: str | None = None) -> list[Profile]:
+        return self._select(Profile, of_run=run_id, candidate_id=candidate_id)
 
     def llm_calls(self, run_id: str | None = None, task_hash: str | None = None,
                   sample: int | None = None) -> list[LLMCall]:
