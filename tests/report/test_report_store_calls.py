@@ -11,7 +11,7 @@ from kernelwright.report.context import build_context
 from kernelwright.store import Build, Candidate, Event, LLMCall, Profile, Run, Store, TaskRecord, Verification
 
 READS = ("get", "runs", "tasks", "candidates", "builds", "verifications", "timings", "profiles", "llm_calls",
-         "llm_totals", "llm_totals_by_sample", "events")
+         "llm_call_heads", "llm_totals", "llm_totals_by_sample", "events")
 
 
 def _populate(store: Store, tasks: int, rounds: int) -> str:
@@ -64,4 +64,5 @@ def test_a_report_reads_each_kind_of_row_once(tmp_path: Path, monkeypatch: pytes
     assert large == small  # O(1) in the number of candidates
     assert large["verifications"] == 1 and large["builds"] <= 1 and large["profiles"] <= 1
     assert large["candidates"] == 1 and large["events"] == 1 and large["tasks"] == 1 and large["get"] == 1
+    assert large["llm_calls"] == 0 and large["llm_call_heads"] == 1  # prompts are never read
     assert sum(large.values()) <= 10

@@ -202,3 +202,20 @@ def test_rows_of_a_runs_candidates_in_one_query(store):
     assert store.verifications(candidate_id=child.id, run_id=run.id) == [first, third]
     assert store.builds(run_id=run.id) == [build] and store.profiles(run_id=run.id) == [profile]
     assert store.verifications(run_id="nope") == []
+
+
+def test_llm_call_heads_leave_out_prompts_and_coder_replies(store):
+    run, other = store.add(Run()), store.add(Run())
+    coder = store.add(LLMCall(run_id=run.id, role="coder", model="m",
+                              messages=[{"role": "user", "content": "x" * 1000}], response="```cuda```", tokens_in=10, tokens_out=20, cost_usd=0.01, latency_s=1.5,
+                              retries=1, task_hash="t", round=2, purpose="repair", sample=1, sequence=3))
+    judge = store.add(LLMCall(run_id=run.id, role="judge", model="m", messages=[{"role": "user", "content": "y"}],
+                              response="advice", error="timeout", task_hash="t"))
+    store.add(LLMCall(run_id=other.id, role="coder", model="m"))
+    heads = store.llm_call_heads(run.id)
+    assert heads == [coder.model_copy(update={"messages": [], "response": ""}),
+                     judge.model_copy(update={"messages": []})]
+    bare = {"messages": [], "response": ""}
+    assert store.llm_call_heads(run.id, responses_of=None) == [coder.model_copy(update=bare),
+                                                               judge.model_copy(update=bare)]
+    assert store.llm_call_heads("nope") == []

@@ -35,7 +35,8 @@ class LoadedRun:
 
     @cached_property
     def llm_calls(self) -> list[LLMCall]:
-        return self.store.llm_calls(run_id=self.run_id)
+        """The run's calls without their prompts, and with only the Judge's replies (its advice is shown)."""
+        return self.store.llm_call_heads(self.run_id, responses_of="judge")
 
     @cached_property
     def tasks(self) -> list[TaskRecord]:

@@ -17,7 +17,7 @@ from . import migrations
 from .errors import StoreError
 from .guard import APPLICATION_ID, Probe, corrupt, probe, readonly_uri
 from .models import (
-    RECORD_TYPES, Build, Candidate, Event, LLMCall, Profile, Record, Run, RunStatus, TaskRecord,
+    RECORD_TYPES, Build, Candidate, Event, LLMCall, Profile, Record, Role, Run, RunStatus, TaskRecord,
     Timing, Verification, utc_now,
 )
 from .rows import from_row, to_row
@@ -225,6 +225,18 @@ class Store:
     def llm_calls(self, run_id: str | None = None, task_hash: str | None = None,
                   sample: int | None = None) -> list[LLMCall]:
         return self._select(LLMCall, run_id=run_id, task_hash=task_hash, sample=sample)
+
+    def llm_call_heads(self, run_id: str, responses_of: Role | None = "judge") -> list[LLMCall]:
+        """A run's calls oldest first without their prompts (`messages` left empty), and with the response only
+        of `responses_of`'s calls (others ""): what a view of a run shows of them, at a fraction of the rows."""
+        columns = [f"[{name}]" for name in LLMCall.model_fields if name not in ("messages", "response")]
+        query = (f"SELECT {', '.join(columns)}, CASE WHEN role = ? THEN response ELSE '' END AS response "
+                 "FROM llm_calls WHERE run_id = ? ORDER BY rowid")
+        with self._op("list llm_calls") as db:
+            cursor = db.execute(query, [responses_of, run_id])
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return [from_row(LLMCall, row) for row in rows]
 
     def llm_totals(self, run_id: str, task_hash: str | None = None, sample: int | None = None) -> dict[str, Any]:
         """Calls, tokens in and out, and dollars of a run (or one task / sample of it), summed in SQL: a run's
