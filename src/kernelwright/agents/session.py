@@ -10,7 +10,7 @@ from ..llm import RecordingModel, open_model
 from ..profile import hardware_facts
 from ..sandbox.build import BuildCache
 from ..store import Run, Store, StoreError
-from ..tasks import Task, TaskSourceError, discover, find_task, load_task
+from ..tasks import Task, TaskSourceError, discover, find_task_path, level_of_dir, load_task
 from .loop import Step
 from .runner import RunConfig, Runner
 
@@ -64,15 +64,11 @@ def resolve_tasks(refs: list[str], search_roots: list[Path], levels: list[int] |
     """Task arguments (files, folders, levelN/NAME or NAME) as the task file paths a run stores."""
     paths: list[str] = []
     for ref in refs:
-        files = discover(Path(ref)) if Path(ref).is_dir() else [Path(find_task(ref, search_roots).path or ref)]
+        files = discover(Path(ref)) if Path(ref).is_dir() else [find_task_path(ref, search_roots)]
         for file in files:
-            if levels and _level(file) not in levels:
+            if levels and level_of_dir(file.parent) not in levels:
                 continue
             if str(file.resolve()) not in paths:
                 paths.append(str(file.resolve()))
     return paths
 
-
-def _level(file: Path) -> int | None:
-    name = file.parent.name
-    return int(name[5:]) if name.startswith("level") and name[5:].isdigit() else None

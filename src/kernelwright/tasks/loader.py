@@ -24,7 +24,7 @@ def discover(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise TaskNotFound(f"{path}: no such file or folder")
-    level_dirs = sorted((d for d in path.iterdir() if d.is_dir() and LEVEL_DIR.match(d.name)), key=_level_of_dir)
+    level_dirs = sorted((d for d in path.iterdir() if d.is_dir() and LEVEL_DIR.match(d.name)), key=level_of_dir)
     folders = level_dirs or [path]
     return [f for folder in folders for f in sorted(folder.glob("*.py"), key=_file_order) if f.name != "__init__.py"]
 
@@ -60,7 +60,7 @@ def load_task(path: Path, *, specs: bool = True) -> Task:
     parsed = parse_task_source(source, str(path))
     task = Task(
         name=path.stem,
-        level=_level_of_dir(path.parent),
+        level=level_of_dir(path.parent),
         path=str(path),
         hash=content_hash(source),
         docstring=parsed.docstring,
@@ -84,23 +84,30 @@ def load_task(path: Path, *, specs: bool = True) -> Task:
 
 def find_task(ref: str, search_roots: Iterable[Path]) -> Task:
     """A task by path, by `levelN/name`, by name, or by name without its number prefix."""
+    return load_task(find_task_path(ref, search_roots))
+
+
+def find_task_path(ref: str, search_roots: Iterable[Path]) -> Path:
+    """The file of a task given by path, by `levelN/name`, by name, or by name without its number prefix; nothing
+    is loaded."""
     candidate = Path(ref)
     if candidate.is_file():
-        return load_task(candidate)
+        return candidate
     wanted = ref.removesuffix(".py")
     for root in search_roots:
         if not Path(root).exists():
             continue
         for file in discover(Path(root)):
-            level = _level_of_dir(file.parent)
+            level = level_of_dir(file.parent)
             short = re.sub(r"^\d+_", "", file.stem)
             names = {file.stem, short, f"level{level}/{file.stem}", f"level{level}/{short}"}
             if wanted in names:
-                return load_task(file)
+                return file
     raise TaskNotFound(f"no task '{ref}' (give a file path, levelN/NAME or NAME)")
 
 
-def _level_of_dir(path: Path) -> int | None:
+def level_of_dir(path: Path) -> int | None:
+    """N for a folder named levelN, else None."""
     match = LEVEL_DIR.match(path.name)
     return int(match.group(1)) if match else None
 
