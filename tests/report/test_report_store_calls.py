@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from kernelwright.report.context import build_context
+from kernelwright.report.records import load_records
 from kernelwright.store import Build, Candidate, Event, LLMCall, Profile, Run, Store, TaskRecord, Verification
 
 READS = ("get", "runs", "tasks", "candidates", "builds", "verifications", "timings", "profiles", "llm_calls",
@@ -38,10 +41,10 @@ def _populate(store: Store, tasks: int, rounds: int) -> str:
     return run.id
 
 
-def _reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tasks: int, rounds: int) -> Counter[str]:
+@contextmanager
+def _counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """Counts the calls of every Store read while the block runs."""
     calls: Counter[str] = Counter()
-    store = Store(tmp_path / f"kw-{tasks}-{rounds}.db")
-    run_id = _populate(store, tasks, rounds)
     with monkeypatch.context() as patch:
         for name in READS:
             original = getattr(Store, name)
@@ -51,6 +54,13 @@ def _reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tasks: int, rounds: 
                 return _original(self, *args, **kwargs)
 
             patch.setattr(Store, name, counted)
+        yield calls
+
+
+def _reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tasks: int, rounds: int) -> Counter[str]:
+    store = Store(tmp_path / f"kw-{tasks}-{rounds}.db")
+    run_id = _populate(store, tasks, rounds)
+    with _counting(monkeypatch) as calls:
         context = build_context(store, run_id)
     store.close()
     assert len(context.main.records) == tasks and len(context.main.view.tasks) == tasks
@@ -66,3 +76,13 @@ def test_a_report_reads_each_kind_of_row_once(tmp_path: Path, monkeypatch: pytes
     assert large["candidates"] == 1 and large["events"] == 1 and large["tasks"] == 1 and large["get"] == 1
     assert large["llm_calls"] == 0 and large["llm_call_heads"] == 1  # prompts are never read
     assert sum(large.values()) <= 10
+
+
+def test_records_take_the_compile_log_from_the_verification(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store(tmp_path / "kw.db") as store:
+        run_id = _populate(store, tasks=2, rounds=2)
+        with _counting(monkeypatch) as calls:
+            records = load_records(store, run_id)
+    assert [r.rounds[0].compile_log for r in records] == ["error: x", "error: x"]
+    assert [r.rounds[1].compile_log for r in records] == [None, None]
+    assert calls["builds"] == 0 and calls["profiles"] == 0 and calls["verifications"] == 1

@@ -176,8 +176,7 @@ class _RunRows:
         record.verdict, record.reason, record.perf = first.verdict, first.reason, first.evidence.get("perf")
         record.speedup_eager, record.speedup_compile = _number(timing.get("speedup_eager")), _number(timing.get("speedup_compile"))
         if first.verdict == "COMPILE_FAIL" or (first.verdict == "TIMEOUT" and first.reason == "build"):
-            logs = [b.log for b in self.loaded.builds(candidate.id) if not b.ok and b.log]
-            record.compile_log = "\n".join(logs) or first.evidence.get("error")
+            record.compile_log = first.evidence.get("error")  # the failed build's errors, as its build row holds them
         return record
 
     def _final(self, events: list[Event]) -> Verification | None:
