@@ -4,6 +4,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from kernelwright.evaluate.executor import LocalExecutor
 from kernelwright.sandbox.isolation import gpu_lane, lane_env, load_limits, worker_env
 
@@ -80,3 +82,49 @@ def test_cpu_timing_waits_for_running_builds_and_holds_new_ones():
     for thread in threads:
         thread.join()
     assert events == ["build 1 starts", "build 1 ends", "timing starts", "timing ends", "build 2 starts"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+RAISES_ON_IMPORT = '''import torch.nn as nn
+from torch.utils.cpp_extension import load_inline
+
+raise RuntimeError("no extension today")
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return x
+'''
+
+
+@pytest.mark.parametrize("name", ["raises_on_import", "static_reject"])
+def test_an_early_verdict_never_takes_a_device_lane(name: str, build_cache_root: Path):
+    """build() hands back prebuild's early verdict and check() returns it without verifying again on a lane; the
+    verdict is the one verify() gives."""
+    from kernelwright.evaluate.executor import check
+    from kernelwright.sandbox.build import BuildCache
+    from kernelwright.tasks import load_task
+    from kernelwright.verify.models import VerificationResult
+    from kernelwright.verify.pipeline import VerifyOptions, verify
+
+    task = load_task(ROOT / "tasks" / "level1" / "6_softmax.py")
+    source = (RAISES_ON_IMPORT if name == "raises_on_import"
+              else (ROOT / "tests" / "adversarial" / "cpu" / "caching_by_data_ptr.py").read_text())
+    options = VerifyOptions(device="cpu", time_candidate=False, compile_baseline=False)
+    executor = LocalExecutor("cpu", cpu_workers=1, cache=BuildCache(build_cache_root))
+
+    early = executor.build(task, source, options)
+    assert isinstance(early, VerificationResult) and early.wall_s > 0
+    result = check(executor, task, source, options)
+    stats = executor.stats()
+    assert (stats.builds, stats.verifications, stats.lanes["cpu"]) == (2, 0, 0.0)
+
+    expected = verify(task, source, options, BuildCache(build_cache_root))
+    assert expected.verdict == ("RUNTIME_ERROR" if name == "raises_on_import" else "STATIC_REJECT")
+    timing = {"wall_s", "phase_seconds"}
+    assert result.model_dump(exclude=timing) == expected.model_dump(exclude=timing)
+    assert early.model_dump(exclude=timing) == expected.model_dump(exclude=timing)
+    if name == "raises_on_import":
+        assert "no extension today" in (result.error or "")
+    else:
+        assert result.reason == "RESULT_CACHING"

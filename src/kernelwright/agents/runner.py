@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..evaluate.executor import check as check_candidate
 from ..llm import ChatModel, Completion, Message
 from ..llm.models import CallContext
 from ..store import Run, Store, StoreError, collect_environment
@@ -149,8 +150,8 @@ class Runner:
         options = VerifyOptions(device=self.config.device, compile_baseline=self.config.compile_baseline)  # type: ignore[arg-type]
 
         def check(source: str) -> VerificationResult:
-            self.executor.build(task, source, options)  # on the CPU pool, while other candidates hold the device
-            return self.executor.verify(task, source, options)
+            # built on the CPU pool while other candidates hold the device; an early verdict never takes a lane
+            return check_candidate(self.executor, task, source, options)
 
         profile = ((lambda source, result: self.executor.profile(task, source, result, self.config.device))
                    if self.config.profile else None)

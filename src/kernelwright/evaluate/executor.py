@@ -2,6 +2,8 @@
 
 A lane is one GPU (or, on the CPU backend, the machine: timing needs quiet cores). Threads of an evaluation call
 `build` then `verify`; while one candidate holds a lane, others compile, so the GPU does not wait for compiles.
+`build` returns the early verdict (static reject, import or compile failure) when there is one: that candidate is
+done, and never reaches a lane.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Iterator, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from ..profile.models import ProfileReport
-from ..sandbox.build import BuildCache
+from ..sandbox.build import BuildCache, BuildOutcome
 from ..sandbox.isolation import gpu_lane
 from ..tasks import Task
 from ..verify.models import VerificationResult
@@ -42,7 +44,7 @@ class LaneStats(BaseModel):
 class Executor(Protocol):
     lanes: int
 
-    def build(self, task: Task, source: str, options: VerifyOptions) -> None: ...
+    def build(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult | list[BuildOutcome]: ...
 
     def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult: ...
 
@@ -51,6 +53,24 @@ class Executor(Protocol):
     def stats(self) -> LaneStats: ...
 
     def close(self) -> None: ...
+
+
+def timed_prebuild(task: Task, source: str, options: VerifyOptions,
+                   cache: BuildCache) -> VerificationResult | list[BuildOutcome]:
+    """`prebuild`, with an early verdict's wall_s set as `verify` sets it (prebuild keeps no phase times)."""
+    started = time.perf_counter()
+    built = prebuild(task, source, options, cache)
+    if isinstance(built, VerificationResult):
+        built.wall_s = time.perf_counter() - started
+    return built
+
+
+def check(executor: Executor, task: Task, source: str, options: VerifyOptions) -> VerificationResult:
+    """A candidate's verdict: built on the CPU pool; verified on a device lane only when the build left no verdict."""
+    built = executor.build(task, source, options)
+    if isinstance(built, VerificationResult):
+        return built
+    return executor.verify(task, source, options)
 
 
 def device_lanes(device: str) -> list[str | None]:
@@ -109,11 +129,12 @@ class LocalExecutor:
         self._started = time.monotonic()
         self._quiet = QuietTiming() if device == "cpu" else None
 
-    def build(self, task: Task, source: str, options: VerifyOptions) -> None:
+    def build(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult | list[BuildOutcome]:
+        """prebuild on the CPU pool: the early verdict (timed as verify would time it) or the builds."""
         with self._builders, (self._quiet.build() if self._quiet else nullcontext()):
             started = time.monotonic()
             try:
-                prebuild(task, source, options, self.cache)
+                return timed_prebuild(task, source, options, self.cache)
             finally:
                 with self._lock:
                     self._stats.build_s += time.monotonic() - started

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..profile.models import ProfileReport
-from ..sandbox.build import BuildCache
+from ..sandbox.build import BuildCache, BuildOutcome
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifyOptions
@@ -24,10 +24,13 @@ class ExecutorError(Exception):
     """The executor cannot start (Ray missing, no cluster, no GPU in it): one line for the user."""
 
 
-def _remote_build(task: Task, source: str, options: dict, cache_root: str) -> None:
-    from ..verify.pipeline import prebuild
+def _remote_build(task: Task, source: str, options: dict, cache_root: str) -> dict:
+    from .executor import timed_prebuild
 
-    prebuild(task, source, VerifyOptions.model_validate(options), BuildCache(Path(cache_root)))
+    built = timed_prebuild(task, source, VerifyOptions.model_validate(options), BuildCache(Path(cache_root)))
+    if isinstance(built, VerificationResult):
+        return {"early": built.model_dump(mode="json")}
+    return {"builds": [b.model_dump(mode="json") for b in built]}
 
 
 def _remote_verify(task: Task, source: str, options: dict, cache_root: str) -> dict:
@@ -82,12 +85,18 @@ class RayExecutor:
         self._stats = LaneStats(lanes={f"ray{i}": 0.0 for i in range(self.lanes)})
         self._started = time.monotonic()
 
-    def build(self, task: Task, source: str, options: VerifyOptions) -> None:
+    def build(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult | list[BuildOutcome]:
+        """prebuild in a Ray worker: the early verdict or the builds (see LocalExecutor.build)."""
         started = time.monotonic()
-        self._ray.get(self._build.remote(task, source, options.model_dump(mode="json"), self.cache_root))
-        with self._lock:
-            self._stats.build_s += time.monotonic() - started
-            self._stats.builds += 1
+        try:
+            built = self._ray.get(self._build.remote(task, source, options.model_dump(mode="json"), self.cache_root))
+        finally:
+            with self._lock:
+                self._stats.build_s += time.monotonic() - started
+                self._stats.builds += 1
+        if "early" in built:
+            return VerificationResult.model_validate(built["early"])
+        return [BuildOutcome.model_validate(b) for b in built["builds"]]
 
     def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult:
         dump = self._on_lane(self._verify, task, source, options.model_dump(mode="json"), self.cache_root)
