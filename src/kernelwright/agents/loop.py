@@ -53,10 +53,7 @@ class Tried(BaseModel):
 
     @property
     def speedup(self) -> float | None:
-        if not self.result.passed or self.result.perf == "PERF_INVALID":
-            return None
-        value = (self.result.timing or {}).get("speedup_eager")
-        return float(value) if isinstance(value, (int, float)) else None
+        return self.result.valid_speedup_eager
 
 
 class Services(BaseModel, arbitrary_types_allowed=True):

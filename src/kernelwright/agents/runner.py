@@ -168,7 +168,7 @@ class Runner:
                 final = trajectory.final_verification(  # built already: straight to the device
                     best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
                 self.on_step(Step(task=task.ref, round=best.candidate.round, kind="final", verdict=final.verdict,
-                                  speedup=(final.timing or {}).get("speedup_eager"), detail="re-timed in fresh processes"))
+                                  speedup=final.valid_speedup_eager, detail="re-timed in fresh processes"))
                 _fill_from(outcome, best.candidate.id, final)
             elif loop.tried:
                 _fill_from(outcome, loop.tried[-1].candidate.id, loop.tried[-1].result)
@@ -188,7 +188,7 @@ def _fill_from(outcome: TaskOutcome, candidate_id: str, result: VerificationResu
     timing = result.timing or {}
     outcome.best_candidate_id = candidate_id
     outcome.best_verdict = result.verdict
-    if result.passed and result.perf != "PERF_INVALID":
-        outcome.best_speedup_eager = timing.get("speedup_eager")
+    if result.speedup_counts:
+        outcome.best_speedup_eager = result.valid_speedup_eager
         outcome.best_speedup_compile = timing.get("speedup_compile")
         outcome.ci_low, outcome.ci_high = timing.get("ci_low"), timing.get("ci_high")

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..store import Candidate, Event, Store, TaskRecord, Verification
+from ..verify.models import speedup_counts
 from .loaded import LoadedRun
 
 PS = (0.0, 1.0, 1.2, 1.5, 2.0)
@@ -269,7 +270,7 @@ def _ref(name: str, level: int | None) -> str:
 
 
 def _timed(verdict: str | None, perf: str | None) -> bool:
-    return verdict == "PASS" and perf != "PERF_INVALID"
+    return speedup_counts(verdict, perf)
 
 
 def _number(value: Any) -> float | None:

@@ -13,6 +13,11 @@ Verdict = Literal["PASS", "STATIC_REJECT", "COMPILE_FAIL", "RUNTIME_ERROR", "TIM
 PerfVerdict = Literal["PERF_VALID", "PERF_INVALID"]
 
 
+def speedup_counts(verdict: str | None, perf: str | None) -> bool:
+    """Whether a verification's timing (if it was timed) counts: a PASS whose timing is not PERF_INVALID."""
+    return verdict == "PASS" and perf != "PERF_INVALID"
+
+
 class TrialFailure(BaseModel):
     trial: str
     purpose: str
@@ -64,3 +69,16 @@ class VerificationResult(BaseModel):
     @property
     def passed(self) -> bool:
         return self.verdict == "PASS"
+
+    @property
+    def speedup_counts(self) -> bool:
+        """A PASS whose timing, when it was timed, is not PERF_INVALID: only then does a speedup count."""
+        return speedup_counts(self.verdict, self.perf)
+
+    @property
+    def valid_speedup_eager(self) -> float | None:
+        """The speedup over eager that counts (see speedup_counts), or None."""
+        value = (self.timing or {}).get("speedup_eager")
+        if not self.speedup_counts or not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        return float(value)
