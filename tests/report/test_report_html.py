@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from types import ModuleType
 
 import pytest
 import report_samples as samples
@@ -245,15 +243,11 @@ def test_collect_harness_reads_the_evidence(tmp_path) -> None:
     assert settings.sanitizer == {"memcheck clean": 1, "initcheck clean": 1} and settings.sanitizer_notes == []
 
 
-def test_build_context_wires_records_metrics_and_trajectory(tmp_path, monkeypatch) -> None:
+def test_build_context_wires_records_metrics_and_trajectory(tmp_path) -> None:
     store, run_id = _store_with_run(tmp_path)
-    metrics = ModuleType("kernelwright.report.metrics")
-    metrics.compute_metrics = lambda records: EvalMetrics(overall=Metrics(tasks=len(records)))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "kernelwright.report.metrics", metrics)
-    monkeypatch.setattr("kernelwright.report.records.load_records",
-                        lambda store, run_id, loaded=None: samples.records(), raising=False)
     context = build_context(store, run_id, compare=run_id)
-    assert context.main.metrics.overall.tasks == 3 and context.compare is not None
+    assert [(r.task, r.best_verdict) for r in context.main.records] == [("level1/1_Gemm", "PASS")]
+    assert context.main.metrics.overall.tasks == 1 and context.compare is not None
     assert context.main.run.id == run_id and [t.task for t in context.main.view.tasks] == ["level1/1_Gemm"]
     assert context.main.harness.device == "cuda" and context.main.harness.tasks[0].seeds == [777]
     assert "level1/1_Gemm" in render_html(context)

@@ -11,7 +11,17 @@ import pytest
 
 from kernelwright.report.context import build_context
 from kernelwright.report.records import load_records
-from kernelwright.store import Build, Candidate, Event, LLMCall, Profile, Run, Store, TaskRecord, Verification
+from kernelwright.store import (
+    Build,
+    Candidate,
+    Event,
+    LLMCall,
+    Profile,
+    Run,
+    Store,
+    TaskRecord,
+    Verification,
+)
 
 READS = ("get", "runs", "tasks", "candidates", "builds", "verifications", "timings", "profiles", "llm_calls",
          "llm_call_heads", "llm_totals", "llm_totals_by_sample", "events")

@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..store import Run, Store, utc_now
 from .harness import HarnessSettings, collect_harness
 from .loaded import LoadedRun
+from .metrics import compute_metrics
 from .metrics_models import EvalMetrics
-from .records import SampleRecord
+from .records import SampleRecord, load_records
 from .trajectory import RunView, TaskView, load_run
 
 
@@ -54,10 +55,6 @@ class ReportContext(BaseModel):
 
 
 def load_report_run(store: Store, run_id: str) -> RunReport:
-    # imported here so this module loads before records/metrics grow their store-reading halves
-    from .metrics import compute_metrics
-    from .records import load_records
-
     loaded = LoadedRun(store, run_id)  # every row the three loaders need, read once
     records = load_records(store, run_id, loaded)
     view = load_run(store, run_id, loaded=loaded)

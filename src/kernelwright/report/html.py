@@ -81,7 +81,7 @@ def _sections(run: RunPage) -> list[TaskSection]:
         level = mine[0].level if mine else view.level if view else None
         by_sample: dict[int, list[RoundView]] = {}
         for round_view in view.rounds if view else []:
-            by_sample.setdefault(getattr(round_view, "sample", 0), []).append(round_view)
+            by_sample.setdefault(round_view.sample, []).append(round_view)
         samples = sorted(set(by_sample) | {r.sample for r in mine})
         sections.append(TaskSection(task=name, anchor=anchor(name, run.prefix), level=level, samples=[
             SampleRounds(sample=s, record=next((r for r in mine if r.sample == s), None), rounds=by_sample.get(s, []))

@@ -6,7 +6,18 @@ from collections import defaultdict
 from functools import cached_property
 from typing import TypeVar
 
-from ..store import Build, Candidate, Event, LLMCall, Profile, Run, Store, StoreError, TaskRecord, Verification
+from ..store import (
+    Build,
+    Candidate,
+    Event,
+    LLMCall,
+    Profile,
+    Run,
+    Store,
+    StoreError,
+    TaskRecord,
+    Verification,
+)
 
 R = TypeVar("R", Build, Verification, Profile)
 

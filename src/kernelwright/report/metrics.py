@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from .failures import failure_taxonomy
 from .metrics_models import EvalMetrics, Metrics, SpeedupStats
-from .records import PS, RoundRecord, SampleRecord
+from .records import PS, RoundRecord, SampleRecord, _timed
 
 RULES: dict[str, str] = {
     "tasks": "Distinct tasks. Headline numbers use sample 0 of each task (its lowest sample if 0 is missing), "
@@ -136,7 +136,7 @@ def _by_round(head: list[SampleRecord], ps: tuple[float, ...]) -> dict[str, dict
 def _best_before(rounds: list[RoundRecord], n: int) -> tuple[bool, float | None]:
     """(correct, best valid eager speedup) among rounds with index < n."""
     early = [r for r in rounds if r.round < n and r.verdict == "PASS"]
-    speedups = [r.speedup_eager for r in early if r.perf != "PERF_INVALID" and _valid(r.speedup_eager)]
+    speedups = [r.speedup_eager for r in early if _timed(r.verdict, r.perf) and _valid(r.speedup_eager)]
     return bool(early), max(speedups) if speedups else None  # type: ignore[type-var]
 
 

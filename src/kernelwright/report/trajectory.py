@@ -163,7 +163,7 @@ def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, pa
         from ..profile.models import ProfileReport
 
         report = ProfileReport.model_validate(profiles[0].metrics)
-        view.profile = report.highlights() if hasattr(report, "highlights") else []
+        view.profile = report.highlights()
         view.profile_fallback = report.fallback
 
 
