@@ -82,3 +82,27 @@ def test_a_valid_final_speedup_is_shown_and_kept(tmp_path):
         [outcome] = start(store, executor, steps=steps).execute([TASK])
     assert [s.speedup for s in steps if s.kind == "final"] == [1.75] and outcome.best_speedup_eager == 1.75
 
+
+def test_a_resumed_run_reads_its_events_once_however_many_samples(tmp_path, monkeypatch):
+    samples = 5
+    executor = Executor(result("PASS", 2.0, "PERF_VALID"), result("PASS", 1.5, "PERF_VALID"))
+    with Store(tmp_path / "kw.db") as store:
+        reads: list[tuple] = []
+        events = store.events
+
+        def counted(*args, **kwargs):
+            reads.append((args, kwargs))
+            return events(*args, **kwargs)
+
+        monkeypatch.setattr(store, "events", counted)
+        runner = start(store, executor, samples=samples)
+        first = runner.execute([TASK])
+        assert [o.sample for o in first] == list(range(samples)) and executor.verified == 2 * samples
+        assert len(reads) == 1  # neither finished(), the stop notes nor the final verifications read again
+
+        reads.clear()
+        resumed = Runner.resume(store, runner.run.id, runner.config, coder=Model(), judge=Model(),
+                                hardware={"device": "cpu"}, executor=executor)
+        again = resumed.execute([TASK])
+        assert len(reads) == 1 and executor.verified == 2 * samples
+        assert [o.model_dump() for o in again] == [o.model_dump() for o in first]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from ..evaluate.executor import check as check_candidate
 from ..llm import ChatModel, Completion, Message
 from ..llm.models import CallContext
-from ..store import Run, Store, StoreError, collect_environment
+from ..store import Event, Run, Store, StoreError, collect_environment
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions
@@ -96,6 +96,9 @@ class Runner:
         self.hardware, self.on_step = hardware, on_step
         self.on_sample: Callable[[TaskOutcome], None] = lambda outcome: None
         self.budget = Budget(config.budget, spend_of(store, run.id))
+        self._events_lock = threading.Lock()
+        self._events: dict[tuple[str, int], list[Event]] | None = None  # the run's stored events by (task, sample)
+        self._done: dict[tuple[str, int], TaskOutcome] = {}
 
     @classmethod
     def start(cls, store: Store, config: RunConfig, kind: str = "agent", **kwargs: Any) -> Runner:
@@ -139,14 +142,26 @@ class Runner:
         return outcome
 
     def finished(self, task: Task, sample: int = 0) -> TaskOutcome | None:
-        for event in self.store.events(run_id=self.run.id, kind=TASK_DONE):
-            if event.payload.get("task_hash") == task.hash and event.payload.get("sample", 0) == sample:
-                return TaskOutcome.model_validate(event.payload["outcome"])
-        return None
+        self.stored_events(task, sample)  # reads the run's events once, on the first call
+        with self._events_lock:
+            return self._done.get((task.hash, sample))
+
+    def stored_events(self, task: Task, sample: int = 0) -> list[Event]:
+        """This task and sample's events from earlier sessions of the run; the run's events are read once."""
+        with self._events_lock:
+            if self._events is None:
+                self._events = {}
+                for event in self.store.events(run_id=self.run.id):
+                    key = (event.payload.get("task_hash"), event.payload.get("sample", 0))
+                    self._events.setdefault(key, []).append(event)  # type: ignore[arg-type]
+                    if event.kind == TASK_DONE and key not in self._done:  # the first one counts, as before
+                        self._done[key] = TaskOutcome.model_validate(event.payload["outcome"])  # type: ignore[index]
+            return self._events.setdefault((task.hash, sample), [])
 
     def solve(self, task: Task, sample: int = 0) -> TaskOutcome:
         started = time.monotonic()
-        trajectory = Trajectory(self.store, self.run.id, task, self.config.device, sample)
+        trajectory = Trajectory(self.store, self.run.id, task, self.config.device, sample,
+                                events=self.stored_events(task, sample))
         options = VerifyOptions(device=self.config.device, compile_baseline=self.config.compile_baseline)  # type: ignore[arg-type]
 
         def check(source: str) -> VerificationResult:
@@ -181,6 +196,8 @@ class Runner:
         outcome.wall_s = time.monotonic() - started
         if outcome.stop_reason not in UNFINISHED:
             trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
+            with self._events_lock:
+                self._done.setdefault((task.hash, sample), outcome)
         return outcome
 
 

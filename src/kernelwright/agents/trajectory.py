@@ -23,9 +23,18 @@ FINAL = "final_verification"
 
 
 class Trajectory:
-    def __init__(self, store: Store, run_id: str, task: Task, backend: str, sample: int = 0) -> None:
+    def __init__(self, store: Store, run_id: str, task: Task, backend: str, sample: int = 0,
+                 events: list[Event] | None = None) -> None:
+        """`events`: this task and sample's stored events when the caller read the run's events already (a runner
+        reads them once for all its samples), else they are read here; the events this trajectory writes are
+        appended to that list."""
         self.store, self.run_id, self.task, self.backend, self.sample = store, run_id, task, backend, sample
         store.upsert_task(task_record(task))
+        self.events = events if events is not None else [e for e in store.events(run_id=run_id) if self.mine(e)]
+        self._noted: set[tuple[str, object]] = set()
+        self._finals: dict[str, str] = {}  # candidate id -> its final verification's id (the latest)
+        for event in self.events:
+            self._remember(event)
         self._calls = {(c.role, c.sequence): c for c in store.llm_calls(run_id=run_id, task_hash=task.hash, sample=sample)
                        if c.error is None and c.sequence is not None}
         self._candidates = {c.round: c for c in store.candidates(run_id=run_id, task_hash=task.hash)
@@ -66,10 +75,9 @@ class Trajectory:
 
     def final_verification(self, candidate: Candidate, run: Callable[[], VerificationResult]) -> VerificationResult:
         """The best candidate verified and timed again in fresh processes; stored as its second verification."""
-        done = [e for e in self.store.events(run_id=self.run_id, kind=FINAL) if self.mine(e)
-                and e.payload.get("candidate_id") == candidate.id]
+        done = self._finals.get(candidate.id)
         if done:
-            stored = self.store.get(Verification, done[-1].payload["verification_id"])
+            stored = self.store.get(Verification, done)
             if stored is not None:
                 return VerificationResult.model_validate(stored.evidence)
         result = run()
@@ -88,8 +96,16 @@ class Trajectory:
         return report
 
     def event(self, kind: str, **payload: Any) -> None:
-        self.store.add(Event(run_id=self.run_id, kind=kind, payload={
+        event = self.store.add(Event(run_id=self.run_id, kind=kind, payload={
             "task": self.task.ref, "task_hash": self.task.hash, "sample": self.sample, **payload}))
+        self.events.append(event)
+        self._remember(event)
+
+    def _remember(self, event: Event) -> None:
+        if "round" in event.payload:
+            self._noted.add((event.kind, event.payload["round"]))
+        if event.kind == FINAL and event.payload.get("candidate_id") and event.payload.get("verification_id"):
+            self._finals[event.payload["candidate_id"]] = event.payload["verification_id"]
 
     def mine(self, event: Event) -> bool:
         """The event belongs to this task and sample (events of runs before samples existed are sample 0)."""
@@ -97,8 +113,7 @@ class Trajectory:
 
     def note(self, kind: str, round_index: int, detail: str) -> None:
         """A round's outcome that has no row of its own (no usable code, no reply, the stop); stored once."""
-        if not any(self.mine(e) and e.payload.get("round") == round_index
-                   for e in self.store.events(run_id=self.run_id, kind=kind)):
+        if (kind, round_index) not in self._noted:
             self.event(kind, round=round_index, detail=detail)
 
     def _first_verification(self, candidate: Candidate) -> Verification | None:
