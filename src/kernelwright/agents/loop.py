@@ -38,6 +38,7 @@ class Step(BaseModel):
     """One thing that happened, for the progress view."""
 
     task: str
+    sample: int = 0
     round: int
     kind: str  # coder, judge, verdict, profile, no_code, reply_error, stop, final
     detail: str = ""
@@ -192,4 +193,5 @@ class TaskLoop:
     def step(self, round_index: int, kind: str, detail: str = "", **fields: Any) -> None:
         if kind in NOTED:
             self.t.note(kind, round_index, detail)
-        self.on_step(Step(task=self.t.task.ref, round=round_index, kind=kind, detail=detail, **fields))
+        self.on_step(Step(task=self.t.task.ref, sample=self.t.sample, round=round_index, kind=kind, detail=detail,
+                          **fields))

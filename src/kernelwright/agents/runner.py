@@ -182,8 +182,9 @@ class Runner:
                     update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
                 final = trajectory.final_verification(  # built already: straight to the device
                     best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
-                self.on_step(Step(task=task.ref, round=best.candidate.round, kind="final", verdict=final.verdict,
-                                  speedup=final.valid_speedup_eager, detail="re-timed in fresh processes"))
+                self.on_step(Step(task=task.ref, sample=sample, round=best.candidate.round, kind="final",
+                                  verdict=final.verdict, speedup=final.valid_speedup_eager,
+                                  detail="re-timed in fresh processes"))
                 _fill_from(outcome, best.candidate.id, final)
             elif loop.tried:
                 _fill_from(outcome, loop.tried[-1].candidate.id, loop.tried[-1].result)

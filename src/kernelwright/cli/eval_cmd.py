@@ -75,9 +75,11 @@ def eval_command(
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="eval",
                                   budget_overrides={"max_usd": budget_usd} if resume else None)
-        progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json)
+        progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json,
+                                samples=runner.config.samples)
         runner.on_step = progress.on_step
-        runner.on_sample = lambda outcome: progress.sample_done(outcome.task, outcome.best_verdict == "PASS")
+        runner.on_sample = lambda outcome: progress.sample_done(outcome.task, outcome.sample,
+                                                                outcome.best_verdict == "PASS")
         execute(runner, loaded, progress, "eval")
         summary = eval_summary(store, runner.run.id, runner.executor.stats())
     if as_json:

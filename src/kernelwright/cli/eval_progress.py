@@ -18,9 +18,9 @@ SHOWN_RUNNING = 8
 
 
 class EvalProgress:
-    def __init__(self, total: int, spend: Spend, enabled: bool = True) -> None:
-        self.spend, self.enabled = spend, enabled
-        self.running: dict[str, str] = {}
+    def __init__(self, total: int, spend: Spend, enabled: bool = True, samples: int = 1) -> None:
+        self.spend, self.enabled, self.samples = spend, enabled, samples
+        self.running: dict[tuple[str, int], str] = {}  # (task, sample) -> its latest step
         self.best: dict[str, float] = {}
         self.failed = 0
         self._lock = threading.Lock()
@@ -43,18 +43,18 @@ class EvalProgress:
         with self._lock:
             if step.kind == "stop":
                 return
-            key = step.task
+            key = (step.task, step.sample)
             self.running[key] = f"round {step.round}: {step.kind} {step.detail}".strip()
             if step.kind == "final":
                 self.running.pop(key, None)
                 if step.speedup is not None and step.verdict == "PASS":
-                    self.best[key] = max(step.speedup, self.best.get(key, 0.0))
+                    self.best[step.task] = max(step.speedup, self.best.get(step.task, 0.0))
             if self.live:
                 self.live.update(self._view())
 
-    def sample_done(self, task: str, passed: bool) -> None:
+    def sample_done(self, task: str, sample: int, passed: bool) -> None:
         with self._lock:
-            self.running.pop(task, None)
+            self.running.pop((task, sample), None)
             self.failed += 0 if passed else 1
             self.bar.advance(self.task)
             if self.live:
@@ -64,8 +64,8 @@ class EvalProgress:
         table = Table(show_header=True, box=None, title_justify="left")
         table.add_column("running")
         table.add_column("step", overflow="fold")
-        for task, step in list(self.running.items())[:SHOWN_RUNNING]:
-            table.add_row(escape(task), escape(step[:70]))
+        for (task, sample), step in list(self.running.items())[:SHOWN_RUNNING]:
+            table.add_row(escape(f"{task} #{sample}" if self.samples > 1 else task), escape(step[:70]))
         top = sorted(self.best.items(), key=lambda item: -item[1])[:5]
         best = ", ".join(f"{escape(t)} {s:.2f}x" for t, s in top) or "-"
         done = int(self.bar.tasks[0].completed)
