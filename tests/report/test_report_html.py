@@ -243,6 +243,19 @@ def test_collect_harness_reads_the_evidence(tmp_path) -> None:
     assert settings.sanitizer == {"memcheck clean": 1, "initcheck clean": 1} and settings.sanitizer_notes == []
 
 
+def test_records_trajectory_and_harness_name_tasks_alike(tmp_path) -> None:
+    store = Store(tmp_path / "runs.db")
+    run = store.add(Run(kind="agent"))
+    for task_hash, name, level in (("h0", "zero", 0), ("h1", "none", None)):
+        store.upsert_task(TaskRecord(hash=task_hash, name=name, level=level, source="x"))
+        candidate = store.add(Candidate(run_id=run.id, task_hash=task_hash, origin="seed", source="s"))
+        store.add(Verification(candidate_id=candidate.id, verdict="INCORRECT", evidence={
+            "verdict": "INCORRECT", "summary": "wrong", "task": name, "task_hash": task_hash, "device": "cuda"}))
+    report = build_context(store, run.id).main
+    assert [r.task for r in report.records] == [t.task for t in report.view.tasks] == ["level0/zero", "none"]
+    assert [t.task for t in report.harness.tasks] == ["level0/zero", "none"]
+
+
 def test_build_context_wires_records_metrics_and_trajectory(tmp_path) -> None:
     store, run_id = _store_with_run(tmp_path)
     context = build_context(store, run_id, compare=run_id)

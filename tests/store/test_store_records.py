@@ -219,3 +219,9 @@ def test_llm_call_heads_leave_out_prompts_and_coder_replies(store):
     assert store.llm_call_heads(run.id, responses_of=None) == [coder.model_copy(update=bare),
                                                                judge.model_copy(update=bare)]
     assert store.llm_call_heads("nope") == []
+
+
+def test_task_ref_names_the_level_when_there_is_one():
+    assert TaskRecord(hash="h", name="relu", level=1, source="s").ref == "level1/relu"
+    assert TaskRecord(hash="h", name="relu", level=0, source="s").ref == "level0/relu"
+    assert TaskRecord(hash="h", name="relu", source="s").ref == "relu"

@@ -110,8 +110,7 @@ def _task_harness(record: TaskRecord | None, task_hash: str) -> TaskHarness:
     if record is None:
         return TaskHarness(task=task_hash[:12])
     declared = record.declarations or {}
-    ref = f"level{record.level}/{record.name}" if record.level else record.name
-    return TaskHarness(task=ref, dtype=declared.get("dtype", "float32"),
+    return TaskHarness(task=record.ref, dtype=declared.get("dtype", "float32"),
                        input_domain=declared.get("input_domain", "real"), tolerance=declared.get("tolerance"))
 
 

@@ -147,7 +147,7 @@ class _RunRows:
     def _identity(self, task_hash: str, payload: dict[str, Any]) -> tuple[str, int | None]:
         stored = self.loaded.task(task_hash)
         if stored is not None:
-            return _ref(stored.name, stored.level), stored.level
+            return stored.ref, stored.level
         if task_hash in self.identities:
             return self.identities[task_hash]
         task = str(payload.get("task") or task_hash[:12])
@@ -244,7 +244,7 @@ def _planned(tasks: list[TaskRecord], paths: list[str], seen: set[str]) -> dict[
         known = by_path.get(path, [])
         used = [t for t in known if t.hash in seen]
         for task in used or known[-1:]:
-            planned.setdefault(task.hash, (_ref(task.name, task.level), task.level))
+            planned.setdefault(task.hash, (task.ref, task.level))
         if not known:
             loaded = _load(path)
             if loaded is not None:
@@ -263,10 +263,6 @@ def _load(path: str) -> tuple[str, tuple[str, int | None]] | None:
     except (TaskSourceError, OSError):  # a vanished or broken file: the task is left out, not the report
         return None
     return task.hash, (task.ref, task.level)
-
-
-def _ref(name: str, level: int | None) -> str:
-    return f"level{level}/{name}" if level is not None else name
 
 
 def _timed(verdict: str | None, perf: str | None) -> bool:

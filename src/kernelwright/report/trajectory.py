@@ -87,7 +87,7 @@ def load_run(store: Store, run_id: str, task: str | None = None, loaded: LoadedR
     for task_hash in hashes:
         record = loaded.task(task_hash)
         name = record.name if record else task_hash[:12]
-        ref = f"level{record.level}/{name}" if record and record.level else name
+        ref = record.ref if record else name
         if task is not None and task not in (name, ref, task_hash):
             continue
         views.append(_task_view(loaded, ref, task_hash, record, candidates, calls, events))

@@ -108,6 +108,11 @@ class TaskRecord(Record):
     def _plain_declarations(cls, value: Any) -> Any:
         return _as_plain(value)
 
+    @property
+    def ref(self) -> str:
+        """`levelN/name` (just the name for a task of no level), as tasks.Task.ref spells it."""
+        return f"level{self.level}/{self.name}" if self.level is not None else self.name
+
 
 class Candidate(Record):
     table_name: ClassVar[str] = "candidates"
