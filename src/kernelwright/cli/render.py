@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -45,3 +45,24 @@ def require_device(device: str) -> None:
 
         if not torch.cuda.is_available():
             fail("no CUDA GPU is visible here: use --device cpu (C++ candidates), or run on a GPU machine")
+
+
+def timing_line(timing: dict[str, Any]) -> str:
+    """A stored timing as text: times, speedups with their interval, and a fresh-process re-measurement."""
+    def ms(key: str) -> str:
+        value = timing.get(key)
+        return f"{value:.4g} ms" if isinstance(value, (int, float)) else "-"
+
+    def ratio(key: str) -> str:
+        value = timing.get(key)
+        return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"
+
+    ci = ""
+    if isinstance(timing.get("ci_low"), (int, float)) and isinstance(timing.get("ci_high"), (int, float)):
+        ci = f" (95% CI {timing['ci_low']:.2f}-{timing['ci_high']:.2f})"
+    line = (f"candidate {ms('candidate_ms')} · eager {ms('eager_ms')} · compiled {ms('compile_ms')}\n"
+            f"speedup vs eager {ratio('speedup_eager')}{ci} · vs torch.compile {ratio('speedup_compile')}")
+    measured = [v for v in timing.get("remeasured") or [] if isinstance(v, (int, float))]
+    if measured:
+        line += "\nre-measured in a fresh process: " + " then ".join(f"{v:.2f}x" for v in measured) + "; the lower stands"
+    return line

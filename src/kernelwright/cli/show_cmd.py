@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from ..report.trajectory import RoundView, RunView, TaskView, load_run
 from ..store import Store, StoreError
 from .db_cmd import db_path
-from .render import console, fail
+from .render import console, fail, timing_line
 
 DIFF_LINES = 60
 
@@ -92,7 +92,7 @@ def _round_body(r: RoundView, full: bool) -> object:
     lines += [f"[red]x[/] {escape(f)}" for f in r.failures]
     lines += [f"[yellow]flag[/] {escape(f)}" for f in r.flags[: None if full else 3]]
     if r.timing:
-        lines.append(_timing_line(r.timing))
+        lines.append(timing_line(r.timing))
     if r.profile_fallback:
         lines.append(f"[yellow]profiled with torch.profiler: {escape(r.profile_fallback)}[/]")
     lines += [f"profile: {escape(h)}" for h in r.profile[: None if full else 6]]
@@ -108,20 +108,6 @@ def _round_body(r: RoundView, full: bool) -> object:
 
         return Group(body, Syntax(_clip(r.diff, DIFF_LINES, full), "diff", word_wrap=True))
     return body
-
-
-def _timing_line(t: dict) -> str:
-    def ms(key: str) -> str:
-        return f"{t[key]:.4g} ms" if isinstance(t.get(key), (int, float)) else "-"
-
-    line = f"timing: candidate {ms('candidate_ms')} · eager {ms('eager_ms')} · compile {ms('compile_ms')}"
-    if isinstance(t.get("speedup_eager"), (int, float)):
-        line += f" · {t['speedup_eager']:.2f}x eager"
-        if isinstance(t.get("ci_low"), (int, float)) and isinstance(t.get("ci_high"), (int, float)):
-            line += f" (95% CI {t['ci_low']:.2f}-{t['ci_high']:.2f})"
-    if isinstance(t.get("speedup_compile"), (int, float)):
-        line += f" · {t['speedup_compile']:.2f}x compile"
-    return line
 
 
 def _clip(text: str, lines: int, full: bool) -> str:

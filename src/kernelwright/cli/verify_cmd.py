@@ -19,7 +19,7 @@ from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from ..verify.sanitize import SanitizerReport
 from .db_cmd import db_path
-from .render import console, fail, require_device
+from .render import console, fail, require_device, timing_line
 
 VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
                  "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
@@ -99,7 +99,7 @@ def render_result(result: VerificationResult, run_id: str) -> None:
     timing = result.timing or {}
     if timing:
         lines.append("")
-        lines.append(_timing_line(timing))
+        lines.append(timing_line(timing))
     if result.perf:
         lines.append(f"timing: {result.perf}")
     if result.sanitizer is not None:
@@ -116,26 +116,6 @@ def render_result(result: VerificationResult, run_id: str) -> None:
     lines.append("")
     lines.append(f"[dim]run {run_id} · seed {result.seed} · {result.device} · {result.wall_s:.1f} s[/]")
     console.print(Panel("\n".join(lines), title=escape(f"{result.task}"), title_align="left"))
-
-
-def _timing_line(timing: dict[str, Any]) -> str:
-    def ms(key: str) -> str:
-        value = timing.get(key)
-        return f"{value:.4g} ms" if isinstance(value, (int, float)) else "-"
-
-    def ratio(key: str) -> str:
-        value = timing.get(key)
-        return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"
-
-    ci = ""
-    if isinstance(timing.get("ci_low"), (int, float)) and isinstance(timing.get("ci_high"), (int, float)):
-        ci = f" (95% CI {timing['ci_low']:.2f}-{timing['ci_high']:.2f})"
-    line = (f"candidate {ms('candidate_ms')} · eager {ms('eager_ms')} · compiled {ms('compile_ms')}\n"
-            f"speedup vs eager {ratio('speedup_eager')}{ci} · vs torch.compile {ratio('speedup_compile')}")
-    measured = [v for v in timing.get("remeasured") or [] if isinstance(v, (int, float))]
-    if measured:
-        line += "\nre-measured in a fresh process: " + " then ".join(f"{v:.2f}x" for v in measured) + "; the lower stands"
-    return line
 
 
 def check_command(
