@@ -14,7 +14,6 @@ the Judge, never a verdict.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,8 @@ from pydantic import ValidationError
 
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, Toolchain, default_toolchain
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated
+from ..sandbox.isolation import (WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated,
+                                 thread_env, worker_threads)
 from ..tasks import Task
 from ..verify.attribution import kernel_names
 from ..verify.models import VerificationResult
@@ -37,6 +37,7 @@ from .models import KernelRow, ProfileReport
 from .ncu import (NO_PERMISSION, NOT_FOUND, NcuTable, error_line, find_ncu, kernel_rows, missing_metrics, ncu_argv,
                   parse_ncu_csv, permission_denied)
 from .position import roofline_position
+from .profile_worker import worker_request
 
 ToolChoice = Literal["auto", "ncu", "torch"]
 NCU_LOG = "ncu.log"
@@ -210,41 +211,25 @@ class _Session:
         job = Path(tempfile.mkdtemp(prefix="kw-profile-"))
         try:
             (job / "candidate.py").write_text(self.source)
-            (job / "request.json").write_text(json.dumps(self._request(mode, limits.threads)))
+            (job / "request.json").write_text(json.dumps(self._request(mode, worker_threads(limits.threads))))
             argv = [sys.executable, "-m", "kernelwright.profile.profile_worker", str(job)]
             readable = sorted({Path(e["library"]).parent for e in self.extensions})
             if ncu is not None:
                 argv = ncu_argv(ncu, self.config.ncu, metrics or [], self.own_kernels, job / NCU_LOG, argv)
                 readable += sorted({Path(ncu).parent, Path(ncu).resolve().parent})
             outcome = run_isolated(argv, job_dir=job, limits=limits, gpu=self.cuda, readable_extra=readable,
-                                   env_extra=self._env(limits.threads))
+                                   env_extra=thread_env(worker_threads(limits.threads), cuda=self.cuda))
             return _Ran(outcome=outcome, result=read_worker_json(job, "result.json"), log=read_worker_text(job, NCU_LOG))
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
-    def _request(self, mode: str, threads: int | None) -> dict[str, Any]:
+    def _request(self, mode: str, threads: int) -> dict[str, Any]:
         settings = self.config.ncu if mode == "ncu" else self.config.torch
-        seed = self.verification.seed
-        return {
-            "mode": mode, "candidate": "candidate.py", "device": self.device, "dtype": self.task.declarations.dtype,
-            "threads": self._threads(threads), "allow_tf32": bool(self.task.declarations.allow_tf32),
-            "extensions": self.extensions, "task": self.task.model_dump(mode="json"), "overrides": self.overrides,
-            "seed": (seed if seed is not None else 0) % 100_000 + 1, "own_kernels": self.own_kernels,
-            "warmup_calls": settings.warmup_calls, "profiled_calls": settings.profiled_calls,
-            "timed_calls": self.config.torch.timed_calls, "calibration_ranges": self.config.torch.calibration_ranges,
-            "nvtx_range": self.config.ncu.nvtx_range,
-        }
-
-    def _threads(self, limit: int | None) -> int:
-        cores = os.cpu_count() or 1
-        return max(1, min(cores, limit or cores))
-
-    def _env(self, limit: int | None) -> dict[str, str]:
-        threads = str(self._threads(limit))
-        env = {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-        if not self.cuda:
-            env["OMP_WAIT_POLICY"] = "PASSIVE"  # torch's and the extension's OpenMP runtimes share the cores
-        return env
+        return worker_request(mode, self.task, self.device, self.extensions, self.overrides, self.verification.seed,
+                              self.own_kernels, threads, warmup_calls=settings.warmup_calls,
+                              profiled_calls=settings.profiled_calls, timed_calls=self.config.torch.timed_calls,
+                              calibration_ranges=self.config.torch.calibration_ranges,
+                              nvtx_range=self.config.ncu.nvtx_range)
 
     # ------------------------------------------------------------------------------------------ roofline
 

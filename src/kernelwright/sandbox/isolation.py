@@ -681,6 +681,22 @@ def read_worker_file(job_dir: Path, name: str, max_bytes: int = 64 * 1024 * 1024
         os.close(fd)
 
 
+def worker_threads(limit: int | None) -> int:
+    """Threads a worker may use: the phase's limit, at most the cores there are."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, limit or cores))
+
+
+def thread_env(threads: int, *, cuda: bool) -> dict[str, str]:
+    """The environment that pins every BLAS / OpenMP runtime of a worker to `threads`. On the CPU idle OpenMP
+    threads sleep: torch and a candidate's extension each bring a runtime, and spinning idle threads of one
+    starve the other on a small machine (measured: 0.02 ms calls read 8 ms)."""
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    if not cuda:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return env
+
+
 def read_worker_text(job_dir: Path, name: str, max_bytes: int = 16 * 1024 * 1024) -> str:
     """A text file a worker's process (or a tool wrapped around it) wrote, read as read_worker_file does; "" when
     absent, too large, a symlink or otherwise unreadable."""

@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..executables import find_executable
 from ..resources import data_dir
-from ..sandbox.isolation import Limits, WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated
+from ..profile.profile_worker import worker_request
+from ..sandbox.isolation import (Limits, WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated,
+                                 thread_env, worker_threads)
 
 SANITIZER_ENV = "KERNELWRIGHT_SANITIZER"
 ERROR_EXIT = 86
@@ -165,20 +167,19 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
     report.executable = executable
     limits = load_limits("sanitize")
     limits.timeout_s = min(limits.timeout_s or settings.timeout_s, settings.timeout_s)
-    request = {"mode": "run", "candidate": "candidate.py", "device": device, "dtype": task.declarations.dtype,
-               "threads": limits.threads or 1, "allow_tf32": bool(task.declarations.allow_tf32),
-               "extensions": extensions, "task": task.model_dump(mode="json"), "overrides": overrides,
-               "seed": seed % 100_000 + 1, "own_kernels": own_kernels, "warmup_calls": settings.calls}
+    threads = worker_threads(limits.threads)
+    request = worker_request("run", task, device, extensions, overrides, seed, own_kernels, threads,
+                             warmup_calls=settings.calls)
     readable = sorted({Path(e["library"]).parent for e in extensions if e.get("library")}
                       | {Path(executable).parent, Path(executable).resolve().parent})
     for tool in settings.tools:
         report.checks.append(_run_tool(tool, executable, settings, source, request, limits, readable, own_kernels,
-                                       gpu=device.startswith("cuda")))
+                                       cuda=device.startswith("cuda")))
     return report
 
 
 def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: str, request: dict[str, Any],
-              limits: Limits, readable: list[Path], own_kernels: list[str], *, gpu: bool) -> SanitizerCheck:
+              limits: Limits, readable: list[Path], own_kernels: list[str], *, cuda: bool) -> SanitizerCheck:
     job = Path(tempfile.mkdtemp(prefix="kw-sanitize-"))
     started = time.monotonic()
     try:
@@ -187,7 +188,8 @@ def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: s
         log = f"{tool}.log"
         worker = [sys.executable, "-m", "kernelwright.profile.profile_worker", str(job)]
         outcome = run_isolated(sanitizer_argv(executable, tool, settings, job / log, worker), job_dir=job, limits=limits,
-                               gpu=gpu, readable_extra=readable)
+                               gpu=cuda, readable_extra=readable,
+                               env_extra=thread_env(request["threads"], cuda=cuda))
         # the log sits in the job folder the candidate can write: read it as any worker file (no symlinks, bounded)
         return judge_check(tool, outcome, read_worker_text(job, log), read_worker_json(job, "result.json"),
                            own_kernels, limits.timeout_s or 0)

@@ -212,7 +212,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
     `builds`: the BuildOutcome objects of the candidate's
     extensions. `seed`: the run's secret seed; it picks the pool inputs, the weights and the re-checked calls.
     `runner`: run_isolated or a stand-in with its signature (tests)."""
-    from ..sandbox.isolation import load_limits, run_isolated
+    from ..sandbox.isolation import load_limits, run_isolated, thread_env, worker_threads
 
     settings = settings or TimingSettings()
     runner = runner or run_isolated
@@ -235,7 +235,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
         if work is not None and prepared.get("effective_flops") is not None:
             work.effective_flops = int(prepared["effective_flops"])
             report.effective_flops = work.effective_flops
-        threads = threads or max(1, min(os.cpu_count() or 1, limits.threads or os.cpu_count() or 1))
+        threads = threads or worker_threads(limits.threads)
         report.threads = threads
         (job / "candidate.py").write_text(candidate_source)
         model_id = next(iter(prepared["reference"]["models"]))
@@ -256,16 +256,13 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
                          "deadline_s": max(10.0, limits.timeout_s - 20.0)},
         }
         (job / "request.json").write_text(json.dumps(request))
-        thread_env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         if not device.startswith("cuda"):
-            # torch and a candidate's extension each bring an OpenMP runtime; spinning idle threads of one
-            # starve the other on a small machine (measured: 0.02 ms calls read 8 ms). Idle threads sleep.
-            thread_env["OMP_WAIT_POLICY"] = "PASSIVE"
             report.notes.append("CPU: OMP_WAIT_POLICY=PASSIVE for every subject (two OpenMP runtimes share the cores)")
         # the built libraries may sit under /tmp (a test's cache), which isolated workers otherwise don't see
         libraries = sorted({str(Path(e["library"]).parent) for e in request["extensions"] if e.get("library")})
         outcome = runner([sys.executable, "-m", "kernelwright.verify.timing_worker", str(job)], job_dir=job,
-                         limits=limits, gpu=device.startswith("cuda"), env_extra=thread_env,
+                         limits=limits, gpu=device.startswith("cuda"),
+                         env_extra=thread_env(threads, cuda=device.startswith("cuda")),
                          **_path_options(runner, [Path(p) for p in libraries], [trusted]))
         _judge(report, task, outcome, job, trusted, work, recheck, seed, settings, limits.timeout_s)
     except Exception as exc:  # a harness failure must still leave a report, never end the run
