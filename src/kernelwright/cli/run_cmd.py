@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..agents.budget import BudgetLimits
-from ..agents.loop import LoopConfig
-from ..agents.runner import RunConfig, TaskOutcome
 from ..tasks import TaskNotFound, TaskSourceError
 from .launch import execute, open_run, open_store
 from .render import console, fail, require_device
-from .run_progress import RunProgress
+
+if TYPE_CHECKING:
+    from ..agents.runner import TaskOutcome
 
 JSON_TASK_KEYS = ("task", "best_verdict", "best_speedup_eager", "best_speedup_compile", "rounds", "llm_calls",
                   "input_tokens", "output_tokens", "cost_usd")
@@ -45,7 +44,12 @@ def run_command(
     """Run the Coder / Judge loop on tasks; every step is stored, and --resume continues an interrupted run."""
     if refine_from not in ("best", "latest"):
         fail(f"unknown --refine-from {escape(refine_from)!r}: use best or latest")
-    from ..agents.session import resolve_tasks  # the LLM SDKs load only for this command
+    # the agents and the LLM SDKs load only for this command
+    from ..agents.budget import BudgetLimits
+    from ..agents.loop import LoopConfig
+    from ..agents.runner import RunConfig
+    from ..agents.session import resolve_tasks
+    from .run_progress import RunProgress
 
     budget = {"max_usd": budget_usd, "max_tokens": budget_tokens,
               "max_wall_s": budget_minutes * 60 if budget_minutes is not None else None}
