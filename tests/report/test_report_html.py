@@ -224,7 +224,7 @@ def _store_with_run(tmp_path) -> tuple[Store, str]:
                 "correctness": {"weights": {"nominal-778": "loaded", "odd-778": "loaded", "nominal-779": "seeded"},
                                 "failures": []},
                 "timing": {"method": "cuda_graph", "calls_per_sample": 8, "shape_overrides": {},
-                           "settings": {"min_samples": 30}},
+                           "settings": {"min_samples": 30}, "speedup_eager": 3.1, "remeasured": [3.4, 3.1]},
                 "sanitizer": {"checks": [{"tool": "memcheck", "status": "clean"}, {"tool": "initcheck", "status": "clean"}],
                               "note": None}}
     store.add(Verification(candidate_id=candidate.id, verdict="PASS", evidence=evidence, seed=777))
@@ -241,6 +241,14 @@ def test_collect_harness_reads_the_evidence(tmp_path) -> None:
     assert task.weights == {"loaded": 2, "seeded": 1} and task.seeds == [777] and task.timing_overrides == {}
     assert set(settings.distributions) == {"normal", "uniform", "large", "tiny_zeros", "heavy_tail"}
     assert settings.sanitizer == {"memcheck clean": 1, "initcheck clean": 1} and settings.sanitizer_notes == []
+
+
+def test_a_stored_re_measurement_reaches_the_trajectory(tmp_path) -> None:
+    from kernelwright.report.trajectory import load_run
+
+    store, run_id = _store_with_run(tmp_path)
+    [task] = load_run(store, run_id).tasks
+    assert task.rounds[0].timing["remeasured"] == [3.4, 3.1]
 
 
 def test_records_trajectory_and_harness_name_tasks_alike(tmp_path) -> None:

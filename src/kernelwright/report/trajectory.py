@@ -74,7 +74,7 @@ class RunView(BaseModel):
 
 
 TIMING_KEYS = ("candidate_ms", "eager_ms", "compile_ms", "speedup_eager", "ci_low", "ci_high", "speedup_compile",
-               "ci_compile_low", "ci_compile_high", "own_kernel_share", "method")
+               "ci_compile_low", "ci_compile_high", "own_kernel_share", "method", "remeasured")
 
 
 def load_run(store: Store, run_id: str, task: str | None = None, loaded: LoadedRun | None = None) -> RunView:
