@@ -124,6 +124,7 @@ def test_an_early_verdict_never_takes_a_device_lane(name: str, build_cache_root:
     timing = {"wall_s", "phase_seconds"}
     assert result.model_dump(exclude=timing) == expected.model_dump(exclude=timing)
     assert early.model_dump(exclude=timing) == expected.model_dump(exclude=timing)
+    assert set(early.phase_seconds) == set(expected.phase_seconds) and "static" in early.phase_seconds
     if name == "raises_on_import":
         assert "no extension today" in (result.error or "")
     else:

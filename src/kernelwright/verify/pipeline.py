@@ -69,8 +69,12 @@ def prebuild(task: Task, candidate_source: str, options: VerifyOptions,
     phases and returns their early verdict (static reject, import failure, compile failure) or the builds; a
     failed build is cached too, so it is not compiled twice.
     """
-    built = _gate_and_build(task, candidate_source, options, cache, _Phases())
-    return built if isinstance(built, VerificationResult) else built.builds
+    phases = _Phases()
+    built = _gate_and_build(task, candidate_source, options, cache, phases)
+    if isinstance(built, VerificationResult):
+        built.phase_seconds = phases.seconds
+        return built
+    return built.builds
 
 
 class _Phases:
