@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 from fake_llm import Failure, FakeLLMServer, Malformed, Reply  # noqa: E402
 
-from kernelwright.store import Candidate, Store  # noqa: E402
+from kernelwright.store import Candidate, Store, StoreError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "src" / "kernelwright" / "llm" / "scripts" / "add_rmsnorm"
@@ -87,10 +87,12 @@ def wait_for(predicate, process: subprocess.Popen, timeout_s: float = 900) -> No
 
 
 def candidates_of(db: Path) -> list[Candidate]:
-    if not db.exists():
+    """The candidates stored so far; none while the run is still creating and migrating its database."""
+    try:
+        with Store(db, readonly=True) as store:
+            return store.candidates()
+    except StoreError:
         return []
-    with Store(db, readonly=True) as store:
-        return store.candidates()
 
 
 def test_run_goes_from_compile_error_to_faster_survives_a_kill_and_resumes(tmp_path, build_cache_root):
