@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from ..verify.models import CorrectnessReport
 
 console = Console()
 err_console = Console(stderr=True)
@@ -66,3 +69,17 @@ def timing_line(timing: dict[str, Any]) -> str:
     if measured:
         line += "\nre-measured in a fresh process: " + " then ".join(f"{v:.2f}x" for v in measured) + "; the lower stands"
     return line
+
+
+def dropped_lines(report: CorrectnessReport) -> list[str]:
+    """What the correctness run left out, and where its probes ran when that was not the first shape."""
+    lines = []
+    nonfinite = [d for d in report.dropped if d.get("kind", "nonfinite_reference") == "nonfinite_reference"]
+    budget = [d for d in report.dropped if d.get("kind") == "file_budget"]
+    if nonfinite:
+        lines.append(f"dropped {len(nonfinite)} trial(s) where the reference itself is not finite")
+    if budget:
+        left = ", ".join(f"{d['shape']}/{d['distribution']}" for d in budget)
+        lines.append(f"left out {len(budget)} trial(s) to keep the run's files within budget ({left}); "
+                     f"determinism and caching probes at shape '{report.probe_shape}'")
+    return lines

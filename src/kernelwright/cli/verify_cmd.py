@@ -19,7 +19,7 @@ from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from ..verify.sanitize import SanitizerReport
 from .db_cmd import db_path
-from .render import console, fail, require_device, timing_line
+from .render import console, dropped_lines, fail, require_device, timing_line
 
 VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
                  "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
@@ -111,8 +111,8 @@ def render_result(result: VerificationResult, run_id: str) -> None:
         lines.append("")
         for failure in report.failures[:5]:
             lines.append(f"[red]x[/] {escape(failure.line())}")
-    if report is not None and report.dropped:
-        lines.append(f"dropped {len(report.dropped)} trial(s) where the reference itself is not finite")
+    if report is not None:
+        lines += dropped_lines(report)
     lines.append("")
     lines.append(f"[dim]run {run_id} · seed {result.seed} · {result.device} · {result.wall_s:.1f} s[/]")
     console.print(Panel("\n".join(lines), title=escape(f"{result.task}"), title_align="left"))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ..store import Store, TaskRecord
 from ..verify.distributions import DISTRIBUTIONS
+from ..verify.plan import MAX_PLAN_BYTES
 from ..verify.policy import TolerancePolicy, load_tolerances
 from .loaded import LoadedRun
 
@@ -20,7 +21,11 @@ DISTRIBUTION_TEXT = {
     "heavy_tail": "Student-t with 2 degrees of freedom, clamped to ±1e4",
 }
 PLAN_RULE = ("Every input distribution on every correctness shape with the first weight init, the second init on "
-             "normal inputs, then determinism, same-address and one-element probes on the first shape. Float "
+             "normal inputs, then determinism, same-address and one-element probes on the first shape. When one "
+             f"run's files (inputs, float64 expected, eager and candidate outputs) would pass {MAX_PLAN_BYTES >> 30} GiB, "
+             f"the large, tiny and heavy-tailed distributions of shapes over {MAX_PLAN_BYTES >> 24} MiB a trial are "
+             "left out, heaviest first, and "
+             "if that is not enough the probes run on the lightest shape; each left-out trial is listed. Float "
              "inputs are redrawn by the harness (never taken from the task's get_inputs()), mapped into the "
              "task's declared input domain and cast to its dtype; outputs are compared with a float64 reference "
              "computed from the same rounded inputs and weights.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -56,6 +57,16 @@ class InputSpec(BaseModel):
             return f"{self.dtype}[{', '.join(map(str, self.shape or []))}]"
         return self.value or self.kind
 
+    def numel(self) -> int:
+        return math.prod(self.shape) if self.kind == "tensor" and self.shape is not None else 0
+
+    def nbytes(self) -> int:
+        return self.numel() * _DTYPE_BYTES.get(self.dtype or "", 4)
+
+    @property
+    def is_float(self) -> bool:
+        return (self.dtype or "").startswith(("float", "bfloat"))
+
 
 class Specs(BaseModel):
     """Shapes and sizes of a task at one set of constants."""
@@ -66,14 +77,7 @@ class Specs(BaseModel):
     outputs: list[InputSpec] | None = None
 
     def input_bytes(self) -> int:
-        total = 0
-        for spec in self.inputs:
-            if spec.kind == "tensor" and spec.shape is not None and spec.dtype:
-                numel = 1
-                for dim in spec.shape:
-                    numel *= dim
-                total += numel * _DTYPE_BYTES.get(spec.dtype, 4)
-        return total
+        return sum(spec.nbytes() for spec in self.inputs if spec.dtype)
 
 
 class Variant(BaseModel):

@@ -51,13 +51,19 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
     trusted = Path(tempfile.mkdtemp(prefix="kw-trusted-", dir=TRUSTED_ROOT))
     (job / "inputs").mkdir()
     try:
+        check_disk_space(plan.planned_bytes(), job, trusted)
         reference = _run_reference(task, plan, job / "inputs", trusted)
         run = CorrectnessRun(plan=plan, report=CorrectnessReport(), reference=reference)
+        run.report.probe_shape = next(t.shape for t in plan.trials if t.keep)
+        for trial in plan.thinned:
+            run.report.dropped.append({"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
+                                       "kind": "file_budget", "reason": f"left out to keep the run's files within {_gib(plan.max_bytes or 0)} "
+                                                 f"(one trial at this shape writes {_gib(plan.trial_bytes(trial))})"})
         usable = [t for t in plan.trials if reference["trials"][t.id]["finite"] or t.purpose != "trial"]
         for trial in plan.trials:
             if trial not in usable:
                 run.report.dropped.append({"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
-                                           "reason": "the reference itself produces NaN/Inf on these inputs"})
+                                           "kind": "nonfinite_reference", "reason": "the reference itself produces NaN/Inf on these inputs"})
         (job / "candidate.py").write_text(candidate_source)
         request = {
             "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
@@ -83,6 +89,26 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
     finally:
         shutil.rmtree(job, ignore_errors=True)
         shutil.rmtree(trusted, ignore_errors=True)
+
+
+class DiskSpaceError(Exception):
+    """Too little free space for the files a verification writes: the machine's problem, not the candidate's."""
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_disk_space(needed: int, *folders: Path) -> None:
+    """Fails early, in words, where the run's files cannot fit (each folder on its own file system, or all on one)."""
+    by_device: dict[int, Path] = {}
+    for folder in folders:
+        by_device.setdefault(folder.stat().st_dev, folder)
+    for folder in by_device.values():
+        free = shutil.disk_usage(folder).free
+        if needed > free * 0.9:
+            raise DiskSpaceError(f"correctness needs about {_gib(needed)} of files under {folder.parent} and only "
+                                 f"{_gib(free)} is free there: free disk space there")
 
 
 def library_dirs(builds: list[BuildOutcome]) -> list[Path]:

@@ -40,6 +40,7 @@ class CorrectnessReport(BaseModel):
     dropped: list[dict[str, str]] = Field(default_factory=list)
     failures: list[TrialFailure] = Field(default_factory=list)
     probes: dict[str, str] = Field(default_factory=dict)
+    probe_shape: str | None = None  # where the determinism and caching probes ran
     weights: dict[str, str] = Field(default_factory=dict)
     own_calls: dict[str, int] = Field(default_factory=dict)
     own_kernel_share: float | None = None  # share of forward() the candidate's own code did (see attribution)

@@ -20,11 +20,11 @@ from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
 from ..sandbox.isolation import load_limits, probe_isolation, read_worker_json, run_isolated
 from ..sandbox.static_gate import static_gate
-from ..tasks import Task, cpu_scale_variants, task_variants
+from ..tasks import Task, cpu_scale_variants, specs_at, task_variants
 from .attribution import kernel_names
-from .correctness import CorrectnessRun, new_seed, run_correctness
+from .correctness import CorrectnessRun, DiskSpaceError, new_seed, run_correctness
 from .models import VerificationResult
-from .plan import Shape
+from .plan import Shape, sized_shape
 from .policy import load_tolerances
 from .timing import TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
@@ -165,7 +165,7 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     try:
         shapes = correctness_shapes(task, options.device)
         run = run_correctness(task, source, builds, shapes, options.device, seed, own_kernels=own_kernels)
-    except ReferenceFailure as exc:
+    except (ReferenceFailure, DiskSpaceError) as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
     result = judge(run, base, flags, findings, build_rows, seed)
@@ -230,8 +230,13 @@ def correctness_shapes(task: Task, device: str) -> list[Shape]:
             raise VerifierError(f"{task.ref}: no CPU-sized variant (declare VARIANTS['small'])")
         return [Shape(name=v.name, overrides=v.overrides) for v in variants]
     report = task_variants(task)
-    shapes = [Shape(name="nominal", overrides={})]
-    shapes += [Shape(name=v.name, overrides=v.overrides) for v in report.variants if v.specs and v.name != "small"]
+    try:
+        nominal = specs_at(task, {})
+    except Exception:  # the sizes only steer the plan's file budget; the reference run reports a real failure
+        nominal = None
+    shapes = [sized_shape("nominal", {}, nominal, task.declarations.dtype)]
+    shapes += [sized_shape(v.name, v.overrides, v.specs, task.declarations.dtype)
+               for v in report.variants if v.specs and v.name != "small"]
     return shapes[:4]
 
 

@@ -6,12 +6,34 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..tasks.models import Specs
 from .distributions import DISTRIBUTIONS, Distribution
+
+# The files of one correctness run together (inputs, float64 expected and eager outputs, the candidate's
+# outputs): a task at its nominal GPU size can need gigabytes per trial (16384 x 16384 softmax: 5 GiB).
+MAX_PLAN_BYTES = 8 * 2**30
 
 
 class Shape(BaseModel):
     name: str
     overrides: dict[str, int]
+    # Bytes written for one trial at this shape: with fresh inputs (inputs, float64 expected, eager and candidate
+    # outputs), and reusing another trial's inputs and expected (the candidate's outputs only). None: unknown.
+    fresh_bytes: int | None = None
+    reused_bytes: int | None = None
+
+
+def sized_shape(name: str, overrides: dict[str, int], specs: Specs | None, dtype: str) -> Shape:
+    """A shape with the bytes one trial writes there, from specs that include output shapes."""
+    if specs is None or specs.outputs is None:
+        return Shape(name=name, overrides=overrides)
+    element = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[dtype]
+    outputs = [(o.numel() * element if o.is_float else o.nbytes(), o.numel() * 8 if o.is_float else o.nbytes())
+               for o in specs.outputs if o.kind == "tensor"]
+    inputs = sum(i.numel() * element if i.is_float else i.nbytes() for i in specs.inputs if i.kind == "tensor")
+    candidate = sum(out for out, _ in outputs)
+    return Shape(name=name, overrides=overrides, reused_bytes=candidate,
+                 fresh_bytes=inputs + sum(2 * out + expected for out, expected in outputs))
 
 
 class Trial(BaseModel):
@@ -35,13 +57,34 @@ class Plan(BaseModel):
     shapes: list[Shape]
     inits: list[int]
     trials: list[Trial] = Field(default_factory=list)
+    max_bytes: int | None = None
+    thinned: list[Trial] = Field(default_factory=list)  # planned, then left out to keep within max_bytes
+
+    def trial_bytes(self, trial: Trial) -> int:
+        shape = next(s for s in self.shapes if s.name == trial.shape)
+        reused = trial.purpose in ("determinism", "same_address")
+        return (shape.reused_bytes if reused else shape.fresh_bytes) or 0
+
+    def planned_bytes(self) -> int:
+        return sum(self.trial_bytes(t) for t in self.trials)
 
 
-def make_plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: bool) -> Plan:
+def make_plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: bool,
+              max_bytes: int | None = MAX_PLAN_BYTES) -> Plan:
     """Every distribution on every shape with the first init; the other init on the normal distribution;
-    then the integrity probes on the first shape."""
+    then the integrity probes on the first shape. Over `max_bytes` of files, optional distributions of heavy
+    shapes are left out (`_thin`), and if that is not enough the probes move to the lightest shape."""
+    plan = _plan(seed, device, dtype, shapes, has_weights, max_bytes, shapes[0])
+    lightest = min(shapes, key=lambda s: s.fresh_bytes if s.fresh_bytes is not None else 0)
+    if max_bytes is not None and plan.planned_bytes() > max_bytes and lightest is not shapes[0]:
+        plan = _plan(seed, device, dtype, shapes, has_weights, max_bytes, lightest)
+    return plan
+
+
+def _plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: bool, max_bytes: int | None,
+          probe_shape: Shape) -> Plan:
     inits = [seed % 100_000 + 1, seed % 100_000 + 2] if has_weights else [seed % 100_000 + 1]
-    plan = Plan(seed=seed, device=device, dtype=dtype, shapes=shapes, inits=inits)
+    plan = Plan(seed=seed, device=device, dtype=dtype, shapes=shapes, inits=inits, max_bytes=max_bytes)
     counter = 0
 
     def add(**fields: object) -> Trial:
@@ -51,16 +94,37 @@ def make_plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weigh
         plan.trials.append(trial)
         return trial
 
-    first = add(shape=shapes[0].name, init=inits[0], distribution="normal", keep=True)
     for shape in shapes:
         for distribution in DISTRIBUTIONS:
-            if not (shape is shapes[0] and distribution == "normal"):
-                add(shape=shape.name, init=inits[0], distribution=distribution)
+            add(shape=shape.name, init=inits[0], distribution=distribution,
+                keep=shape is probe_shape and distribution == "normal")
         for init in inits[1:]:
             add(shape=shape.name, init=init, distribution="normal")
+    first = next(t for t in plan.trials if t.keep)
     second = next(t for t in plan.trials if t.shape == first.shape and t.distribution == "uniform")
     add(shape=first.shape, init=first.init, distribution="normal", purpose="determinism", source_trial=first.id)
     add(shape=first.shape, init=first.init, distribution="uniform", purpose="same_address",
         source_trial=second.id, reuse=first.id)
     add(shape=first.shape, init=first.init, distribution="normal", purpose="one_element", source_trial=first.id)
+    _thin(plan)
     return plan
+
+
+def _thin(plan: Plan) -> None:
+    """Leaves out optional distributions of heavy shapes (a trial over 1/16 of `max_bytes`), heaviest first,
+    until the plan's files fit `max_bytes`. Never left out: the normal trial of every shape, each init's trial,
+    the integrity probes and the trials they read, and anything at a light shape, which keeps every distribution."""
+    if plan.max_bytes is None or plan.planned_bytes() <= plan.max_bytes:
+        return
+    needed = {t.source_trial for t in plan.trials if t.source_trial} | {t.reuse for t in plan.trials if t.reuse}
+    heavy = plan.max_bytes // 16
+    optional = [t for t in plan.trials if t.purpose == "trial" and t.distribution != "normal"
+                and t.init == plan.inits[0] and t.id not in needed and plan.trial_bytes(t) > heavy]
+    total = plan.planned_bytes()
+    for trial in sorted(reversed(optional), key=plan.trial_bytes, reverse=True):  # the last distributions go first
+        if total <= plan.max_bytes:
+            break
+        total -= plan.trial_bytes(trial)
+        plan.thinned.append(trial)
+    dropped = {t.id for t in plan.thinned}
+    plan.trials = [t for t in plan.trials if t.id not in dropped]

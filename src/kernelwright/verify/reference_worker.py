@@ -30,8 +30,13 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     models: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
     report: dict[str, Any] = {"trials": {}, "models": {}}
     drawn: dict[str, list[Any]] = {}
+    sources = {t.source_trial for t in plan.trials if t.purpose == "one_element"}
     for trial in plan.trials:
         model_id = f"{trial.shape}-{trial.init}"
+        if trial.purpose in ("determinism", "same_address"):
+            # Same inputs as the trial it repeats, so the same expected outputs: the judge reads that trial's files.
+            report["trials"][trial.id] = {**report["trials"][trial.source_trial or ""], "model": model_id}
+            continue
         if model_id not in models:
             built = instantiate(task, shapes[trial.shape], device=plan.device, seed=trial.init, dtype=plan.dtype)
             torch.save(built.init_inputs, inputs_dir / f"init_{model_id}.pt")
@@ -39,7 +44,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             models[model_id] = (built.model, float64_copy(built.model))
             report["models"][model_id] = {"params": sum(p.numel() for p in built.model.parameters())}
         inputs = _inputs_for(trial, task, shapes[trial.shape], plan, dtype, drawn)
-        drawn[trial.id] = inputs
+        if trial.id in sources:  # only the probes' sources are drawn on again: at nominal GPU sizes each is GBs
+            drawn[trial.id] = inputs
         torch.save([_cpu(x) for x in inputs], inputs_dir / f"in_{trial.id}.pt")
         model, model64 = models[model_id]
         with torch.no_grad():
@@ -59,10 +65,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
 def _inputs_for(trial: Trial, task: Task, overrides: dict[str, int], plan: Plan, dtype: torch.dtype,
                 drawn: dict[str, list[Any]]) -> list[Any]:
-    if trial.purpose == "determinism":
-        return drawn[trial.source_trial or ""]
-    if trial.purpose == "same_address":
-        return drawn[trial.source_trial or ""]
     if trial.purpose == "one_element":
         changed = [x.clone() if isinstance(x, torch.Tensor) else x for x in drawn[trial.source_trial or ""]]
         target = next((x for x in changed if isinstance(x, torch.Tensor) and x.is_floating_point()), None)

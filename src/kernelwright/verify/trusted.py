@@ -26,5 +26,18 @@ def run_trusted(module: str, *args: str, what: str) -> None:
     except subprocess.TimeoutExpired:
         raise ReferenceFailure(f"{what} did not finish within {limits.timeout_s:g} s") from None
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ReferenceFailure(f"{what} failed: {tail[0]}")
+        raise ReferenceFailure(f"{what} failed: {root_cause(proc.stderr or proc.stdout)}")
+
+
+_CHAINED = ("During handling of the above exception, another exception occurred:",
+            "The above exception was the direct cause of the following exception:")
+
+
+def root_cause(output: str) -> str:
+    """The error that started a traceback chain, not the last one printed: a failed write inside torch.save
+    shows last as a cleanup error ("unexpected pos") that hides the cause ("file write failed")."""
+    first = output
+    for marker in _CHAINED:
+        first = first.split(marker, 1)[0]
+    lines = [line for line in first.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
