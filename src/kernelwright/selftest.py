@@ -194,6 +194,7 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
     the verifier does: a harness error comes back as got="ERROR"."""
     from .sandbox.build import BuildCache
     from .tasks import load_task
+    from .verify.flags import messages
     from .verify.pipeline import VerifyOptions, verify
 
     folder = suite_dir(root)
@@ -236,7 +237,7 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
         got=result.verdict, reason=result.reason, perf=result.perf, caught=caught, known_gap=case.gap,
         seconds=time.perf_counter() - started, summary=result.summary.splitlines()[0] if result.summary else "",
         evidence=sorted(evidence), missing_evidence=sorted(set(case.reasons) - evidence) if caught else [],
-        flags=result.flags, notes=notes,
+        flags=messages(result.flags), notes=notes,
     )
 
 

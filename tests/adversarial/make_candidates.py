@@ -466,6 +466,13 @@ CPU: list[Candidate] = [
               "the C++ writes through a null pointer (SIGSEGV). Caught as: RUNTIME_ERROR; the next verification "
               "must still work.",
               b("return ext.crash(x)")),
+    Candidate("cpu/crash_while_timed.py",
+              "correct for the first 30 calls of its process (the correctness worker makes 24: 18 trials and "
+              "6 profiled calls; the timing worker at least 40), then a write through a null pointer, i.e. it "
+              "crashes only once timed, on fresh inputs. Passes correctness; caught as: RUNTIME_ERROR (reason "
+              "timing), never PASS with an invalid timing.",
+              b("_calls[0] += 1", "if _calls[0] <= 30:", "    return ext.softmax_forward(x)", "return ext.crash(x)"),
+              top="_calls = [0]"),
     Candidate("cpu/hang_forever.py",
               "an infinite loop in C++ that waits on a flag nobody sets (it sleeps rather than burning a core, so the "
               "rest of the suite runs beside it; a busy spin meets the same wall-clock limit). Caught as: TIMEOUT "

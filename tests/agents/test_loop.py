@@ -10,7 +10,7 @@ from pathlib import Path
 from kernelwright.agents.budget import Budget, BudgetLimits
 from kernelwright.agents.loop import LoopConfig, Services, TaskLoop
 from kernelwright.agents.trajectory import Trajectory
-from kernelwright.llm import CallContext, Completion, Message, RecordingModel, ReplyError
+from kernelwright.llm import CallContext, Completion, Message, RecordingModel, RepliesExhausted, ReplyError
 from kernelwright.profile.models import ProfileReport, RooflinePosition
 from kernelwright.store import Run, Store
 from kernelwright.tasks import load_task
@@ -96,6 +96,15 @@ def test_failures_are_repaired_and_the_judge_reads_the_failing_candidate(tmp_pat
     loop, _, model, *_ = run_loop(tmp_path, replies, outcomes, LoopConfig(rounds=2))
     a = loop.tried[0].candidate.id
     assert model.seen == [("coder", 0, "seed", None), ("judge", 0, "correction", a), ("coder", 1, "repair", a)]
+
+
+def test_a_script_out_of_replies_ends_the_task_as_a_stop_not_an_error(tmp_path):
+    replies = {"coder": [candidate("a"), candidate("b")],
+               "judge": [OPTIMISATION, RepliesExhausted("scripted model demo has no judge reply #2 (the script holds 1)")]}
+    outcomes = {"a": result("PASS", 1.5), "b": result("PASS", 2.0)}
+    loop, reason, *_ = run_loop(tmp_path, replies, outcomes, LoopConfig(rounds=4))
+    assert reason == "script_exhausted" and len(loop.tried) == 2
+    assert loop.best().candidate.id == loop.tried[1].candidate.id  # what the script did reach still counts
 
 
 def test_plateau_stops_the_task(tmp_path):

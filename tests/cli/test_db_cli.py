@@ -41,3 +41,19 @@ def test_corrupt_database_is_one_line_and_left_untouched(tmp_path: Path) -> None
         assert result.exit_code == 2
         assert result.stderr.count("\n") == 1 and "is corrupt" in result.stderr
     assert db.read_bytes() == before
+
+
+def test_every_store_command_takes_db_itself_and_it_wins(tmp_path: Path) -> None:
+    own, other = tmp_path / "own.db", tmp_path / "other.db"
+    result = runner.invoke(app, ["--db", str(other), "db", "init", "--db", str(own)],
+                           env={"KERNELWRIGHT_DB": str(other)})
+    assert result.exit_code == 0, result.output
+    assert own.exists() and not other.exists()
+    with Store(own) as store:
+        run = store.add(Run(kind="run", config={"rounds": 1}))
+    shown = runner.invoke(app, ["show", run.id, "--db", str(own), "--json"], env={"KERNELWRIGHT_DB": str(other)})
+    assert shown.exit_code == 0, shown.output
+    assert run.id in shown.stdout and not other.exists()
+    for command in (["run"], ["eval"], ["export"], ["report"], ["verify"], ["db", "info"]):
+        text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "--db" in text, command

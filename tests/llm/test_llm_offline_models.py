@@ -6,7 +6,8 @@ import pytest
 from fake_llm import Failure
 
 from kernelwright.llm import (
-    CallContext, Completion, LLMError, Message, PriceTable, RecordingModel, ReplyError, RetryPolicy, open_model,
+    CallContext, Completion, LLMError, Message, PriceTable, RecordingModel, RepliesExhausted, ReplyError, RetryPolicy,
+    open_model,
 )
 from kernelwright.llm import scripted as scripted_module
 from kernelwright.llm.prices import Price
@@ -55,7 +56,7 @@ def test_scripted_replies_answer_by_the_roles_call_number(script):
     # another task, or the same call again after a resume, gets the same reply
     assert model.complete(say("again"), ctx(sequence=0, task_hash="b" * 64)).text == "first coder reply"
     assert model.complete(say("again"), ctx(sequence=1)).text == "import torch\n\nclass ModelNew: ...\n"
-    with pytest.raises(LLMError, match=rf"^scripted model {script} has no coder reply #4 \(the script holds 3\)$"):
+    with pytest.raises(RepliesExhausted, match=rf"^scripted model {script} has no coder reply #4 \(the script holds 3\)$"):
         model.complete(say("more"), ctx(sequence=3))
     with pytest.raises(LLMError, match=r"no judge reply #2 \(the script holds 1\)"):
         model.complete(say("more"), ctx("judge", sequence=1))

@@ -19,6 +19,7 @@ import torch
 from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
 from kernelwright.tasks import load_task
 from kernelwright.verify import timing_worker
+from kernelwright.verify.flags import Flag, flag
 from kernelwright.verify.roofline import Work
 from kernelwright.verify.timing import (
     TimingSettings,
@@ -80,7 +81,7 @@ def test_bootstrap_is_seeded_and_needs_enough_rounds() -> None:
     assert few.ci_low is None and few.faster is None and few.speedup > 0
 
 
-def _measured(speedup: float | None, low: float, high: float, *flags: str) -> TimingReport:
+def _measured(speedup: float | None, low: float, high: float, *flags: Flag) -> TimingReport:
     return TimingReport(device="cpu", shape_overrides={}, speedup_eager=speedup, ci_low=low, ci_high=high,
                         perf="PERF_INVALID" if flags else "PERF_VALID", flags=list(flags), wall_s=2.0,
                         settings=TimingSettings().model_dump())
@@ -97,12 +98,14 @@ def test_a_remeasured_speedup_keeps_the_lower_measurement_and_every_flag() -> No
     close = settle_remeasure(_measured(3.5, 3.2, 3.9), _measured(3.3, 3.0, 3.6))
     assert close.speedup_eager == 3.3 and "the lower stands" in close.notes[-1]
 
-    failed = settle_remeasure(high, _measured(None, 0, 0, "timeout: the worker ran past its limit"))
+    timeout = flag("timing_timeout", "the worker ran past its limit")
+    failed = settle_remeasure(high, _measured(None, 0, 0, timeout))
     assert failed.perf == "PERF_INVALID" and failed.speedup_eager is None
-    assert failed.flags == ["timeout: the worker ran past its limit"] and failed.remeasured == [4.5, None]
+    assert failed.flags == [timeout] and str(timeout) == "timeout: the worker ran past its limit"
+    assert failed.remeasured == [4.5, None]
     assert not any("overlap" in note for note in failed.notes)
-    flagged = settle_remeasure(_measured(4.5, 4.2, 4.8, "stream injection: x"), low)
-    assert flagged.perf == "PERF_INVALID" and flagged.flags == ["stream injection: x"]
+    flagged = settle_remeasure(_measured(4.5, 4.2, 4.8, flag("stream_injection", "x")), low)
+    assert flagged.perf == "PERF_INVALID" and [f.message for f in flagged.flags] == ["stream injection: x"]
 
 
 def test_summary_statistics_and_stream_ratio() -> None:
@@ -206,8 +209,8 @@ def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
     report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 42, compile_baseline=False, settings=QUICK,
                         runner=_runner(write))
     assert report.perf == "PERF_INVALID"
-    assert any(f.startswith("faster than the hardware allows") for f in report.flags), report.flags
-    assert any(f.startswith("timer inconsistency") for f in report.flags), report.flags
+    assert any(f.code == "below_roofline" for f in report.flags), report.flags
+    assert any(f.code == "timer_inconsistency" for f in report.flags), report.flags
     assert report.rechecked >= 1 and report.recheck_failures == []
     assert report.floor_ms and report.floor_ms > 1e-7
 
@@ -216,7 +219,7 @@ def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
                         runner=_runner(injected))
     assert report.perf == "PERF_INVALID"
     assert report.stream_ratio == pytest.approx(0.046 / 2.71, rel=0.05)
-    assert [f for f in report.flags if f.startswith("stream injection")], report.flags
+    assert [f for f in report.flags if f.code == "stream_injection"], report.flags
     assert report.speedup_eager == pytest.approx(0.5 / 2.71, rel=0.05)
 
 
@@ -234,7 +237,7 @@ def test_the_sync_cost_is_taken_off_synced_samples_but_never_below_the_plain_tim
         assert subject.samples_ms == [max(p, s - 0.01) for s, p in zip(subject.synced_ms, subject.plain_ms)]
     assert cand.median_ms == pytest.approx(0.29, rel=0.02)
     assert eager.samples_ms == pytest.approx([s - 0.004 for s in eager.synced_ms])  # plain is the floor
-    assert not [f for f in report.flags if f.startswith("stream injection")], report.flags
+    assert not [f for f in report.flags if f.code == "stream_injection"], report.flags
 
     graph = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 47, compile_baseline=False, settings=QUICK,
                        runner=_runner(_synced(0.01, candidate_ms=0.3, plain_ms=0.28, method="cuda_graph",
@@ -246,7 +249,7 @@ def test_the_sync_cost_is_taken_off_synced_samples_but_never_below_the_plain_tim
                             runner=_runner(_synced(5.0, candidate_ms=2.71, plain_ms=0.046)))
     assert overstated.sync_overhead_ms == QUICK.sync_overhead_cap_ms and "us are taken off" in overstated.notes[-1]
     assert overstated.subjects["candidate"].median_ms == pytest.approx(2.71 - 0.05, rel=0.05)
-    assert [f for f in overstated.flags if f.startswith("stream injection")], overstated.flags
+    assert [f for f in overstated.flags if f.code == "stream_injection"], overstated.flags
 
     def plain_after_synced(job: Path) -> dict[str, Any]:
         result = _synced(0.01, candidate_ms=0.3, plain_ms=0.28)(job)
@@ -255,7 +258,7 @@ def test_the_sync_cost_is_taken_off_synced_samples_but_never_below_the_plain_tim
 
     broken = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 49, compile_baseline=False, settings=QUICK,
                         runner=_runner(plain_after_synced))
-    assert broken.perf == "PERF_INVALID" and any("do not fit inside the synced" in f for f in broken.flags)
+    assert broken.perf == "PERF_INVALID" and any("do not fit inside the synced" in f.message for f in broken.flags)
 
 
 def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> None:
@@ -266,12 +269,12 @@ def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> N
 
     report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 44, compile_baseline=False, settings=QUICK,
                         runner=_runner(nan_samples))
-    assert report.perf == "PERF_INVALID" and any(f.startswith("malformed") for f in report.flags)
+    assert report.perf == "PERF_INVALID" and any(f.code == "timing_malformed" for f in report.flags)
 
     crashed = _outcome(returncode=-11, signal=11, signal_name="SIGSEGV", stderr_tail="Segmentation fault")
     report = run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 45, compile_baseline=False, settings=QUICK,
                         runner=_runner(lambda job: None, crashed))
-    assert report.perf == "PERF_INVALID" and any(f.startswith("crash") for f in report.flags)
+    assert report.perf == "PERF_INVALID" and any(f.code == "timing_crash" for f in report.flags)
     assert "SIGSEGV" in (report.error or "")
 
 
@@ -322,7 +325,7 @@ def test_lower_precision_on_timed_calls_fails_the_recheck(builds: list[Any]) -> 
     report = run_timing(SOFTMAX, bf16, builds, SMALL, "cpu", 1002, compile_baseline=False, settings=QUICK)
     assert report.perf == "PERF_INVALID"
     assert report.rechecked >= 1 and len(report.recheck_failures) == report.rechecked
-    assert any(f.startswith("phase detection / re-check failed") for f in report.flags)
+    assert any(f.code == "recheck_failed" for f in report.flags)
     assert report.subjects["candidate"].n >= 1  # the samples are still reported as evidence
 
 
@@ -350,8 +353,8 @@ def test_global_state_changes_and_monkeypatches_are_flagged(builds: list[Any]) -
     )
     report = run_timing(SOFTMAX, tamper, builds, SMALL, "cpu", 1003, compile_baseline=False, settings=QUICK)
     assert report.perf == "PERF_INVALID"
-    assert any("torch.softmax" in f for f in report.flags if f.startswith("timer / checker monkeypatch")), report.flags
-    assert any("float32_matmul_precision" in f for f in report.flags if f.startswith("global state")), report.flags
+    assert any("torch.softmax" in f.message for f in report.flags if f.code == "monkeypatch"), report.flags
+    assert any("float32_matmul_precision" in f.message for f in report.flags if f.code == "global_state"), report.flags
 
 
 def test_a_hanging_candidate_times_out_into_a_report(builds: list[Any]) -> None:
@@ -363,7 +366,7 @@ def test_a_hanging_candidate_times_out_into_a_report(builds: list[Any]) -> None:
     report = run_timing(SOFTMAX, spin, builds, SMALL, "cpu", 1004, compile_baseline=False, settings=QUICK,
                         runner=short_limits)
     assert report.perf == "PERF_INVALID" and report.error == "timeout"
-    assert any(f.startswith("timeout") for f in report.flags)
+    assert any(f.code == "timing_timeout" for f in report.flags)
 
 
 # ---------------------------------------------------------------------------------------------- CUDA (GPU box only)
@@ -500,5 +503,5 @@ def test_cuda_work_on_a_private_stream_is_flagged(cuda_builds: list[Any]) -> Non
     source = CUDA_TEMPLATE.format(cuda=CUDA_SOFTMAX, function="softmax_side_stream")
     report = run_timing(SOFTMAX, source, cuda_builds, {}, "cuda", 2002, compile_baseline=False)
     assert report.perf == "PERF_INVALID"
-    assert any(f.startswith("stream injection") for f in report.flags), (report.flags, report.notes)
+    assert any(f.code == "stream_injection" for f in report.flags), (report.flags, report.notes)
     assert report.stream_ratio is not None and report.stream_ratio < 0.5

@@ -38,6 +38,12 @@ class Interrupted(StopLoop):
     reason = "interrupted"
 
 
+class ScriptExhausted(StopLoop):
+    """A scripted or replayed model ran out of replies: the task ends as it stands, like a round limit."""
+
+    reason = "script_exhausted"
+
+
 class BudgetLimits(BaseModel):
     """Limits for a whole run; None means no limit."""
 

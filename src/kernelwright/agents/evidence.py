@@ -174,7 +174,8 @@ def _compile_errors(result: VerificationResult) -> str | None:
 def _new_flags(result: VerificationResult) -> list[str]:
     """Flags that do not repeat a finding (the gate's flags are listed as findings already)."""
     shown = tuple(f"{finding.get('rule')}: " for finding in result.findings)
-    return [flag for flag in result.flags if not flag.startswith(shown)]
+    return [f.message for f in result.flags
+            if f.code != "gate" and not (f.code == "legacy" and f.message.startswith(shown))]
 
 
 def _ptxas(builds: list[dict[str, Any]]) -> str | None:

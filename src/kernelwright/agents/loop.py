@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..llm import ChatModel, Completion, ReplyError
+from ..llm import ChatModel, Completion, RepliesExhausted, ReplyError
 from ..profile.models import ProfileReport
 from ..store import Candidate
 from ..verify.models import VerificationResult
-from .budget import Budget, NearRoofline, Plateau, RoundsDone, StopLoop, TooManyFailures
+from .budget import Budget, NearRoofline, Plateau, RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
 from .coder import coder_messages, extract_source
 from .evidence import evidence_from
 from .judge import Advice, FreeTextAdvice, JudgeParseError, judge_messages, parse_verdict, reformat_messages
@@ -146,6 +146,8 @@ class TaskLoop:
         self.sequence[role] += 1
         try:
             reply, stored = self.t.ask(model, messages, context)
+        except RepliesExhausted as error:
+            raise ScriptExhausted(str(error)) from None
         except ReplyError as error:
             self.step(round_index, "reply_error", str(error))
             return None

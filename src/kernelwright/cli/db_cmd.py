@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -14,13 +15,19 @@ from .render import console, fail
 db_app = typer.Typer(help="Inspect or create the SQLite run store.", no_args_is_help=True)
 
 
+# Every command that reads or writes the store takes --db itself too (`kernelwright run ... --db x.db`); it wins over
+# the global --db and KERNELWRIGHT_DB.
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite run store (default: the global --db, "
+                                                                "KERNELWRIGHT_DB, or runs/kernelwright.db).")]
+
+
 def db_path(ctx: typer.Context) -> Path:
-    chosen = (ctx.find_root().obj or {}).get("db")
+    chosen = ctx.params.get("db") or (ctx.find_root().obj or {}).get("db")
     return Path(chosen) if chosen else default_db_path()
 
 
 @db_app.command("init")
-def init(ctx: typer.Context) -> None:
+def init(ctx: typer.Context, db: DbOption = None) -> None:
     """Create the database (or migrate an older one) and print its schema version."""
     path = db_path(ctx)
     try:
@@ -32,7 +39,7 @@ def init(ctx: typer.Context) -> None:
 
 
 @db_app.command("info")
-def info(ctx: typer.Context) -> None:
+def info(ctx: typer.Context, db: DbOption = None) -> None:
     """Schema version, rows per table and the latest runs, read without writing anything."""
     path = db_path(ctx)
     try:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..store import Store
 from ..tasks import TaskNotFound, TaskSourceError
+from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
 from .render import console, fail, require_device
 
@@ -42,6 +43,7 @@ def eval_command(
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored evaluation.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
+    db: DbOption = None,
 ) -> None:
     """Evaluate a model on a task set: correctness, fast_p and geomean speedups vs eager and torch.compile, cost."""
     from ..agents.budget import BudgetLimits

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..store import Store, StoreError
-from .db_cmd import db_path
+from .db_cmd import DbOption, db_path
 from .render import console, fail
 
 
@@ -17,6 +17,7 @@ def export_command(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="An agent or eval run.")],
     best: Annotated[Path, typer.Option("--best", help="Folder for the best kernel per task and manifest.json.")],
+    db: DbOption = None,
 ) -> None:
     """Write each task's best correct kernel as a KernelBench-format solution file, with a manifest."""
     from ..report.export import MANIFEST, export_best

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..store import Store, StoreError
-from .db_cmd import db_path
+from .db_cmd import DbOption, db_path
 from .render import console, fail
 
 
@@ -19,6 +19,7 @@ def report_command(
     html: Annotated[Optional[Path], typer.Option("--html", help="Write one self-contained HTML file.")] = None,
     md: Annotated[Optional[Path], typer.Option("--md", help="Write Markdown tables (for papers and PRs).")] = None,
     compare: Annotated[Optional[str], typer.Option("--compare", help="A second run, side by side.")] = None,
+    db: DbOption = None,
 ) -> None:
     """Metrics, plots, failure taxonomy and every task's trajectory; with neither file option, Markdown to stdout."""
     from ..report.context import build_context

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..tasks import TaskNotFound, TaskSourceError
+from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
 from .render import console, fail, require_device
 
@@ -40,6 +41,7 @@ def run_command(
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
+    db: DbOption = None,
 ) -> None:
     """Run the Coder / Judge loop on tasks; every step is stored, and --resume continues an interrupted run."""
     if refine_from not in ("best", "latest"):

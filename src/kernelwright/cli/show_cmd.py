@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 
 from ..report.trajectory import RoundView, RunView, TaskView, load_run
 from ..store import Store, StoreError
-from .db_cmd import db_path
+from .db_cmd import DbOption, db_path
 from .render import console, fail, timing_line
 
 DIFF_LINES = 60
@@ -25,6 +25,7 @@ def show_command(
     round_index: Annotated[Optional[int], typer.Option("--round", help="Only this round.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Whole diffs and logs, not their first lines.")] = False,
+    db: DbOption = None,
 ) -> None:
     """Each round: the diff from its parent, the build, the verdict and evidence, timings, profile, advice, cost."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,16 +15,25 @@ from rich.table import Table
 
 from ..store import Run, Store, StoreError, collect_environment
 from ..tasks import TaskNotFound, TaskSourceError, find_task
+from ..verify.flags import messages
+from ..verify.kernelbench import KernelBenchTiming
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from ..verify.sanitize import SanitizerReport
-from .db_cmd import db_path
+from .db_cmd import DbOption, db_path
 from .render import console, dropped_lines, fail, require_device, timing_line
 
 VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
                  "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
                  "SUSPECT": "bold yellow"}
+
+
+class TimingProtocol(str, Enum):
+    kernelwright = "kernelwright"
+    kernelbench = "kernelbench"
+
+
 JSON_TIMING_KEYS = ("speedup_eager", "speedup_compile", "ci_low", "ci_high", "candidate_ms", "eager_ms", "compile_ms",
                     "own_kernel_share")
 
@@ -42,6 +52,13 @@ def verify_command(
         help="A speedup over this many times eager is timed again in a fresh process; the lower stands.")] = 3.0,
     sanitize: Annotated[bool, typer.Option(
         "--sanitize", help="Also run compute-sanitizer (memcheck, racecheck, initcheck) at the smallest shape.")] = False,
+    timing_protocol: Annotated[TimingProtocol, typer.Option(
+        "--timing", help="kernelbench: also time by KernelBench's protocol (3 warm-up, 100 event-timed calls on fixed "
+                         "inputs, mean) for numbers comparable to published ones; the verdict stays on ours.")] = TimingProtocol.kernelwright,
+    allow_unconfined: Annotated[bool, typer.Option(
+        "--allow-unconfined", help="Exit 0 for a candidate whose only fault is that it ran unconfined (no working "
+                                   "bubblewrap); its verdict stays SUSPECT and it counts for nothing.")] = False,
+    db: DbOption = None,
 ) -> None:
     """Verify one candidate: static gate, isolated build, correctness trials and probes, then timing."""
     require_device(device)
@@ -58,7 +75,7 @@ def verify_command(
     except StoreError as exc:
         fail(escape(str(exc)))
     options = VerifyOptions(device=device, time_candidate=not no_timing, compile_baseline=not no_compile_baseline,  # type: ignore[arg-type]
-                            remeasure_above=remeasure_above, sanitize=sanitize)
+                            remeasure_above=remeasure_above, sanitize=sanitize, timing_protocol=timing_protocol.value)
     with store:
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))
@@ -77,18 +94,19 @@ def verify_command(
         typer.echo(json.dumps(json_summary(result, run.id), indent=2))
     else:
         render_result(result, run.id)
-    raise typer.Exit(0 if result.passed else 1)
+    raise typer.Exit(0 if result.passed or (allow_unconfined and result.reason == "unconfined") else 1)
 
 
 def json_summary(result: VerificationResult, run_id: str) -> dict[str, Any]:
     timing = result.timing or {}
     payload: dict[str, Any] = {
         "verdict": result.verdict, "reason": result.reason, "summary": result.summary, "perf": result.perf,
-        "flags": result.flags, "task": result.task, "device": result.device, "seed": result.seed, "run_id": run_id,
+        "flags": messages(result.flags), "task": result.task, "device": result.device, "seed": result.seed, "run_id": run_id,
     }
     payload.update({key: timing.get(key) for key in JSON_TIMING_KEYS})
-    payload["evidence"] = result.model_dump(mode="json", exclude={"timing"})
+    payload["evidence"] = result.model_dump(mode="json", exclude={"timing", "kernelbench"})
     payload["timing"] = timing or None
+    payload["kernelbench"] = result.kernelbench
     return payload
 
 
@@ -102,10 +120,12 @@ def render_result(result: VerificationResult, run_id: str) -> None:
         lines.append(timing_line(timing))
     if result.perf:
         lines.append(f"timing: {result.perf}")
+    if result.kernelbench is not None:
+        lines.append(escape(KernelBenchTiming.model_validate(result.kernelbench).line()))
     if result.sanitizer is not None:
         lines.append(escape(SanitizerReport.model_validate(result.sanitizer).line()))
     for flag in result.flags:
-        lines.append(f"[yellow]flag[/] {escape(flag)}")
+        lines.append(f"[yellow]flag[/] {escape(flag.message)}")
     report = result.correctness
     if report is not None and report.failures:
         lines.append("")

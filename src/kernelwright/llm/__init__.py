@@ -1,7 +1,8 @@
 """The LLM layer: chat models behind one interface (hosted providers, scripted replies, replays of runs)."""
 
 from .factory import open_model
-from .models import DEFAULT_TIMEOUT_S, CallContext, ChatModel, Completion, LLMError, Message, ReplyError, Role, Sampling
+from .models import (DEFAULT_TIMEOUT_S, CallContext, ChatModel, Completion, LLMError, Message, RepliesExhausted,
+                     ReplyError, Role, Sampling)
 from .prices import Price, PriceTable, load_prices
 from .recording import RecordingModel
 from .replay import ReplayModel
@@ -11,7 +12,7 @@ from .spec import ModelSpec, parse_spec
 
 __all__ = [
     "AnthropicModel", "CallContext", "ChatModel", "Completion", "DEFAULT_TIMEOUT_S", "LLMError", "Message",
-    "ModelSpec", "OpenAIModel", "Price", "PriceTable", "RecordingModel", "ReplayModel", "ReplyError", "RetryPolicy",
+    "ModelSpec", "OpenAIModel", "Price", "PriceTable", "RecordingModel", "ReplayModel", "RepliesExhausted", "ReplyError", "RetryPolicy",
     "Role", "Sampling", "ScriptedModel", "load_prices", "load_script", "open_model", "parse_retry_after",
     "parse_spec", "resolve_script",
 ]

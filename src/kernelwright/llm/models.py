@@ -59,6 +59,10 @@ class LLMError(Exception):
         self.retries = retries  # transient failures retried before this one
 
 
+class RepliesExhausted(LLMError):
+    """A scripted or replayed model has no reply left for this call: that task's loop ends (script_exhausted)."""
+
+
 class ReplyError(Exception):
     """No usable reply for this call after retries (rate limits, 5xx, dropped connections, malformed bodies).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..store import LLMCall, Run, Store
-from .models import CallContext, Completion, LLMError, Message, ReplyError, Role
+from .models import CallContext, Completion, LLMError, Message, RepliesExhausted, ReplyError, Role
 
 Key = tuple[str | None, int, Role, int | None]
 
@@ -35,7 +35,7 @@ class ReplayModel:
             if failed is not None:
                 raise ReplyError(f"{self.spec}: replayed failure: {failed.error}", retries=failed.retries)
             task = context.task or context.task_hash
-            raise LLMError(f"run {self.run_id} recorded no {context.role} reply for task {task} "
+            raise RepliesExhausted(f"run {self.run_id} recorded no {context.role} reply for task {task} "
                            f"sample {context.sample} sequence {context.sequence}")
         return Completion(text=call.response, model=call.model, input_tokens=call.tokens_in,
                           output_tokens=call.tokens_out, cost_usd=0.0, latency_s=0.0)

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..resources import data_dir
-from .models import CallContext, Completion, LLMError, Message, Role
+from .models import CallContext, Completion, LLMError, Message, RepliesExhausted, Role
 from .sdk_errors import one_line
 
 
@@ -112,7 +112,7 @@ class ScriptedModel:
     def complete(self, messages: list[Message], context: CallContext) -> Completion:
         replies = self._replies[context.role]
         if context.sequence >= len(replies):
-            raise LLMError(f"scripted model {self.name} has no {context.role} reply #{context.sequence + 1} "
+            raise RepliesExhausted(f"scripted model {self.name} has no {context.role} reply #{context.sequence + 1} "
                            f"(the script holds {len(replies)})")
         text = replies[context.sequence]
         return Completion(text=text, model=self.spec, input_tokens=sum(word_count(m.content) for m in messages),

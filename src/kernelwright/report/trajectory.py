@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..store import Candidate, LLMCall, Run, Store, StoreError, TaskRecord
+from ..verify.flags import messages
 from ..verify.models import VerificationResult
 from .loaded import LoadedRun
 
@@ -169,7 +170,7 @@ def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, pa
 
 def _fill_result(view: RoundView, result: VerificationResult) -> None:
     view.verdict, view.reason, view.summary, view.perf = result.verdict, result.reason, result.summary, result.perf
-    view.flags = result.flags
+    view.flags = messages(result.flags)
     if result.correctness is not None:
         view.failures = [f.line() for f in result.correctness.failures[:5]]
     timing = result.timing or {}

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .compare import Mismatch
+from .flags import Flag
 
 Verdict = Literal["PASS", "STATIC_REJECT", "COMPILE_FAIL", "RUNTIME_ERROR", "TIMEOUT", "INCORRECT",
                   "NONDETERMINISTIC", "SUSPECT"]
@@ -55,7 +56,7 @@ class VerificationResult(BaseModel):
     task_hash: str
     device: str
     seed: int | None = None
-    flags: list[str] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
     findings: list[dict[str, Any]] = Field(default_factory=list)
     builds: list[dict[str, Any]] = Field(default_factory=list)
     correctness: CorrectnessReport | None = None
@@ -63,6 +64,7 @@ class VerificationResult(BaseModel):
     timing: dict[str, Any] | None = None
     perf: PerfVerdict | None = None
     sanitizer: dict[str, Any] | None = None  # compute-sanitizer's checks (a SanitizerReport), when it ran
+    kernelbench: dict[str, Any] | None = None  # KernelBench-protocol figures for comparison (a KernelBenchTiming)
     isolation: dict[str, Any] | None = None
     wall_s: float = 0.0
     phase_seconds: dict[str, float] = Field(default_factory=dict)

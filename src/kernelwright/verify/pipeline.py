@@ -23,21 +23,20 @@ from ..sandbox.static_gate import static_gate
 from ..tasks import Task, cpu_scale_variants, specs_at, task_variants
 from .attribution import kernel_names
 from .correctness import CorrectnessRun, DiskSpaceError, new_seed, run_correctness
+from .flags import Flag, flag
+from .kernelbench import run_kernelbench_timing
 from .models import VerificationResult
 from .plan import Shape, sized_shape
 from .policy import load_tolerances
 from .timing import TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
+from .verdict import Decision, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
 
 Device = Literal["cpu", "cuda"]
 
 # Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
 # (on the CPU backend) to a guard that keeps compiles off the cores while the timing runs.
 timing_guard: ContextVar[Callable[[], AbstractContextManager]] = ContextVar("timing_guard", default=nullcontext)
-
-
-# Timing flags that say the measurement failed, not that the candidate misbehaved while it was measured.
-NON_INTEGRITY_TIMING_FLAGS = ("harness:", "timeout:", "crash:", "malformed:", "runtime error", "stream check impossible")
 
 
 class VerifyOptions(BaseModel):
@@ -48,6 +47,7 @@ class VerifyOptions(BaseModel):
     build_workers: int = 2
     remeasure_above: float = 3.0  # a speedup over this many times eager is timed again in a fresh process
     sanitize: bool = False  # compute-sanitizer over a correct candidate (finalists: sandbox/sanitizer.toml)
+    timing_protocol: Literal["kernelwright", "kernelbench"] = "kernelwright"  # kernelbench: its figures beside ours
 
 
 class VerifierError(Exception):
@@ -102,7 +102,7 @@ class _Built(NamedTuple):
     builds: list[BuildOutcome]
     build_rows: list[dict]
     findings: list[dict]
-    flags: list[str]
+    flags: list[Flag]
     base: dict
 
 
@@ -116,7 +116,7 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
     gate = static_gate(source, backend=backend)
     phases.mark("static")
     findings = [f.model_dump() for f in gate.findings]
-    flags += [f"{f.rule}: {f.message}" for f in gate.findings if f.severity == "flag"]
+    flags += [flag("gate", f"{f.rule}: {f.message}") for f in gate.findings if f.severity == "flag"]
     if gate.rejected:
         first = next(f for f in gate.findings if f.severity == "reject")
         return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
@@ -137,7 +137,8 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
                                   summary="the candidate builds no extension with load_inline: write the kernel yourself", **base)
     native = static_gate(source, [src for s in specs for src in s.cpp_sources + s.cuda_sources], backend=backend)
     findings = [f.model_dump() for f in native.findings]
-    flags += [f"{f.rule}: {f.message}" for f in native.findings if f.severity == "flag" and f"{f.rule}: {f.message}" not in flags]
+    flags += [g for g in (flag("gate", f"{f.rule}: {f.message}") for f in native.findings if f.severity == "flag")
+              if g not in flags]
     if native.rejected:
         first = next(f for f in native.findings if f.severity == "reject")
         return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
@@ -169,16 +170,16 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
     result = judge(run, base, flags, findings, build_rows, seed)
-    minimum = load_tolerances().min_own_share.get(task.level or 0)
-    share = run.report.own_kernel_share
-    if result.passed and minimum is not None and share is not None and share < minimum:
-        result.verdict, result.reason = "SUSPECT", "own_kernel_share"
-        result.summary = (f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
-                          f"{task.level} task needs {minimum:.0%}): the work is done by library calls")
-    if result.passed and options.sanitize:
-        _sanitize(task, source, builds, own_kernels, options.device, seed, result)
+    outcomes = PhaseOutcomes(correctness=Decision(result.verdict, result.reason, result.summary),
+                             own_share=run.report.own_kernel_share, level=task.level,
+                             min_own_share=load_tolerances().min_own_share.get(task.level or 0),
+                             confined=base["isolation"].get("filesystem") == "confined")
+    _settle(result, outcomes)
+    if proceeds(outcomes) and options.sanitize:
+        outcomes.sanitizer = _sanitize(task, source, builds, own_kernels, options.device, seed, result)
         phases.mark("sanitize")
-    if result.passed and options.time_candidate:
+        _settle(result, outcomes)
+    if proceeds(outcomes) and options.time_candidate:
         settings = TimingSettings(remeasure_above=options.remeasure_above)
         timed = lambda timing_seed: run_timing(  # noqa: E731
             task, source, builds, shapes[0].overrides, options.device, timing_seed,
@@ -190,17 +191,24 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
-        result.flags += [f"TIMING: {flag}" for flag in timing.flags]
-        tampered = [flag for flag in timing.flags if not flag.startswith(NON_INTEGRITY_TIMING_FLAGS)]
-        if tampered:
-            result.verdict, result.reason = "SUSPECT", "timing_integrity"
-            result.summary = f"correct on every trial, but during timing: {tampered[0]}"
+        result.flags += [f.model_copy(update={"message": f"TIMING: {f.message}"}) for f in timing.flags]
+        outcomes.timing_flags = timing.flags
+        _settle(result, outcomes)
+        if proceeds(outcomes) and options.timing_protocol == "kernelbench":
+            figures = run_kernelbench_timing(task, source, builds, shapes[0].overrides, options.device,
+                                             derive_seed(seed, "kernelbench"))
+            result.kernelbench = figures.model_dump(mode="json")
+            phases.mark("kernelbench timing")
     return result
 
 
+def _settle(result: VerificationResult, outcomes: PhaseOutcomes) -> None:
+    result.verdict, result.reason, result.summary = decide_verdict(outcomes)
+
+
 def _sanitize(task: Task, source: str, builds: list[BuildOutcome], own_kernels: list[str], device: str, seed: int,
-              result: VerificationResult) -> None:
-    """compute-sanitizer at the task's smallest shape; an error in the candidate's own kernels makes it INCORRECT."""
+              result: VerificationResult) -> SanitizerFinding | None:
+    """compute-sanitizer at the task's smallest shape; an error in the candidate's own kernels is a finding."""
     from .sanitize import sanitize
 
     small = cpu_scale_variants(task)
@@ -208,19 +216,18 @@ def _sanitize(task: Task, source: str, builds: list[BuildOutcome], own_kernels: 
     report = sanitize(task, source, [b.loader_entry() for b in builds], own_kernels, device, seed, overrides)
     result.sanitizer = report.model_dump(mode="json")
     failing = report.failing()
-    if failing is not None:
-        sizes = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "nominal sizes"
-        result.verdict, result.reason = "INCORRECT", f"sanitizer_{failing.tool}"
-        result.summary = (f"correct on every trial, but compute-sanitizer {failing.tool} found {failing.errors} error(s) "
-                          f"at {sizes}: " + "; ".join(failing.first[:4]))
+    if failing is None:
+        return None
+    return SanitizerFinding(tool=failing.tool, errors=failing.errors, first=list(failing.first),
+                            sizes=", ".join(f"{k}={v}" for k, v in overrides.items()) or "nominal sizes")
 
 
 def timing_summary(timing: TimingReport, own_share: float | None) -> dict:
     """The headline numbers, under the names the JSON output and reports use."""
     subjects = timing.subjects
     median = lambda name: subjects[name].median_ms if name in subjects else None  # noqa: E731
-    return {"candidate_ms": median("candidate"), "eager_ms": median("eager"), "compile_ms": median("compile"),
-            "own_kernel_share": own_share}
+    return {"protocol": "kernelwright", "candidate_ms": median("candidate"), "eager_ms": median("eager"),
+            "compile_ms": median("compile"), "own_kernel_share": own_share}
 
 
 def correctness_shapes(task: Task, device: str) -> list[Shape]:
@@ -240,7 +247,7 @@ def correctness_shapes(task: Task, device: str) -> list[Shape]:
     return shapes[:4]
 
 
-def judge(run: CorrectnessRun, base: dict, flags: list[str], findings: list[dict], builds: list[dict],
+def judge(run: CorrectnessRun, base: dict, flags: list[Flag], findings: list[dict], builds: list[dict],
           seed: int) -> VerificationResult:
     common = dict(correctness=run.report, seed=seed, builds=builds, findings=findings, flags=flags, **base)
     outcome, worker, report = run.outcome, run.worker, run.report
@@ -319,10 +326,10 @@ def _finding_line(finding: object) -> str:
     return f"{getattr(finding, 'rule')}{where}: {getattr(finding, 'message')}"
 
 
-def _isolation_flags(info: dict) -> list[str]:
+def _isolation_flags(info: dict) -> list[Flag]:
     flags = []
     if info.get("network") != "isolated":
-        flags.append("ISOLATION: no network namespace available; the candidate ran with network access")
+        flags.append(flag("isolation_network", "no network namespace available; the candidate ran with network access"))
     if info.get("filesystem") != "confined":
-        flags.append("ISOLATION: writes were not confined to the job folder on this machine")
+        flags.append(flag("isolation_filesystem", "writes were not confined to the job folder on this machine"))
     return flags

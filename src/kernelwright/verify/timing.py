@@ -38,10 +38,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .flags import Flag, flag
 from .roofline import Floor, Work, below_floor, count_work, floor_margin, roofline_floor
 
 TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by their private /tmp
 Method = Literal["perf_counter", "cuda_events", "cuda_graph"]
+# Timing-worker stages that run before the candidate is imported: a failure there is the harness's, not the
+# candidate's (every later stage runs in the candidate's process).
+HARNESS_STAGES = ("reference Model", "input pool")
 Perf = Literal["PERF_VALID", "PERF_INVALID"]
 
 
@@ -109,7 +113,7 @@ class TimingReport(BaseModel):
     effective_flops: int | None = None
     bytes: int | None = None
     perf: Perf = "PERF_INVALID"
-    flags: list[str] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
     environment: dict[str, Any] = Field(default_factory=dict)
@@ -266,7 +270,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
                          **_path_options(runner, [Path(p) for p in libraries], [trusted]))
         _judge(report, task, outcome, job, trusted, work, recheck, seed, settings, limits.timeout_s)
     except Exception as exc:  # a harness failure must still leave a report, never end the run
-        report.flags.append(f"harness: timing failed ({type(exc).__name__}: {exc})"[:500])
+        report.flags.append(flag("timing_harness", f"timing failed ({type(exc).__name__}: {exc})"[:500]))
         report.error = report.error or f"{type(exc).__name__}: {exc}"[:2000]
     finally:
         shutil.rmtree(job, ignore_errors=True)
@@ -449,7 +453,7 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     if getattr(outcome, "isolation", None) is not None and outcome.isolation.filesystem != "confined":
         report.notes.append("no filesystem isolation: the worker could read the trusted expected outputs")
     if outcome.timed_out:
-        report.flags.append(f"timeout: the timing worker did not finish within {timeout_s:g} s")
+        report.flags.append(flag("timing_timeout", f"the timing worker did not finish within {timeout_s:g} s"))
         report.error = "timeout"
         return
     try:
@@ -457,11 +461,11 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     except (OSError, ValueError) as exc:  # unlike read_worker_json, the reason is part of the evidence here
         why = getattr(outcome, "signal_name", None) or f"exit code {outcome.returncode}"
         tail = (outcome.stderr_tail or "").strip().splitlines()[-1:] or [""]
-        report.flags.append(f"crash: the timing worker left no readable result ({why}; {type(exc).__name__})")
+        report.flags.append(flag("timing_crash", f"the timing worker left no readable result ({why}; {type(exc).__name__})"))
         report.error = f"{why}: {tail[0]}"[:2000]
         return
     if not isinstance(result, dict):
-        report.flags.append("malformed: the timing worker's result is not an object")
+        report.flags.append(flag("timing_malformed", "the timing worker's result is not an object"))
         return
     report.environment["worker_reported"] = result.get("environment", {})
     report.l2 = result.get("l2") if isinstance(result.get("l2"), dict) else None
@@ -476,12 +480,13 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     if not result.get("ok"):
         stage = result.get("stage", "worker")
         report.error = f"{stage}: {result.get('error') or 'failed'}"[:2000]
-        report.flags.append(f"runtime error during timing ({stage})")
+        code = "timing_setup_error" if stage in HARNESS_STAGES else "timing_runtime_error"
+        report.flags.append(flag(code, f"({stage})" if code == "timing_runtime_error" else stage))
         return
     try:
         _read_samples(report, result, settings)
     except (KeyError, TypeError, ValueError) as exc:
-        report.flags.append(f"malformed: the timing worker's samples are unusable ({type(exc).__name__}: {exc})"[:300])
+        report.flags.append(flag("timing_malformed", f"the timing worker's samples are unusable ({type(exc).__name__}: {exc})"[:300]))
         return
     _speedups(report, seed, settings)
     _integrity(report, result, outcome, settings)
@@ -571,31 +576,31 @@ def _integrity(report: TimingReport, result: dict[str, Any], outcome: Any, setti
     for label in ("after_import", "after"):
         for key, value in (state.get(label) or {}).items():
             if key in before and before[key] != value:
-                flag = f"global state changed by the candidate: {key} {before[key]!r} -> {value!r}"
-                if flag not in report.flags:
-                    report.flags.append(flag)
+                changed = flag("global_state", f"{key} {before[key]!r} -> {value!r}")
+                if changed not in report.flags:
+                    report.flags.append(changed)
     patched = [str(p) for p in result.get("patched") or []]
     if patched:
-        report.flags.append(f"timer / checker monkeypatch: the candidate replaced {', '.join(patched[:8])}")
+        report.flags.append(flag("monkeypatch", f"the candidate replaced {', '.join(patched[:8])}"))
     bad = [str(b) for b in result.get("bad_outputs") or []]
     if bad:
-        report.flags.append(f"lazy / non-tensor outputs during timing: {bad[0]}")
+        report.flags.append(flag("lazy_outputs", bad[0]))
     own = result.get("own_calls_setup") if report.method == "cuda_graph" else result.get("own_calls")
     report.own_calls = {str(k): int(v) for k, v in (own or {}).items()}
     if not report.own_calls:
-        report.flags.append("ghost kernel: no function of the candidate's own extension ran during timing")
+        report.flags.append(flag("ghost_kernel", "no function of the candidate's own extension ran during timing"))
     # Timer consistency: each block's host wall clock contains its timed calls; so does the worker's lifetime.
     total_events = 0.0
     for block in result.get("blocks") or []:
         wall, events = float(block.get("wall_ms", 0)), float(block.get("events_ms", 0))
         total_events += events
         if events > wall * 1.01 + 0.05:
-            report.flags.append(f"timer inconsistency: {block.get('subject')} block {block.get('round')} timed "
-                                f"{events:.3f} ms inside {wall:.3f} ms of wall clock")
+            report.flags.append(flag("timer_inconsistency", f"{block.get('subject')} block {block.get('round')} "
+                                     f"timed {events:.3f} ms inside {wall:.3f} ms of wall clock"))
             break
     if total_events > float(getattr(outcome, "wall_s", math.inf)) * 1e3 * 1.01:
-        report.flags.append(f"timer inconsistency: {total_events / 1e3:.2f} s timed in a worker that ran "
-                            f"{outcome.wall_s:.2f} s")
+        report.flags.append(flag("timer_inconsistency", f"{total_events / 1e3:.2f} s timed in a worker that ran "
+                                 f"{outcome.wall_s:.2f} s"))
     if report.method in ("cuda_events", "cuda_graph"):
         _stream_check(report, settings)
 
@@ -605,14 +610,15 @@ def _stream_check(report: TimingReport, settings: TimingSettings) -> None:
     device-wide sync. The eager baseline (one stream) gives the honest gap: the sync's own overhead."""
     cand, eager = report.subjects["candidate"], report.subjects["eager"]
     if cand.plain_ms is None or eager.plain_ms is None:
-        report.flags.append("stream check impossible: the worker returned no plain-event times")
+        report.flags.append(flag("stream_check_impossible", "the worker returned no plain-event times"))
         return
     gap = float(np.median(np.subtract(cand.samples_ms, cand.plain_ms)))
     honest = min(float(np.median(np.subtract(eager.samples_ms, eager.plain_ms))), settings.sync_overhead_cap_ms)
     escaped = gap - honest
     if escaped > max(settings.stream_escape_ms, settings.stream_escape_fraction * cand.median_ms):
-        report.flags.append(f"stream injection: {escaped:.3f} ms of the candidate's {cand.median_ms:.3f} ms per call "
-                            f"finishes after its own stream's end event (plain/synced {cand.stream_ratio:.2f})")
+        report.flags.append(flag("stream_injection", f"{escaped:.3f} ms of the candidate's {cand.median_ms:.3f} ms "
+                                 f"per call finishes after its own stream's end event (plain/synced "
+                                 f"{cand.stream_ratio:.2f})"))
 
 
 def _floor(report: TimingReport, work: Work | None, task: Any) -> None:
@@ -627,9 +633,9 @@ def _floor(report: TimingReport, work: Work | None, task: Any) -> None:
     report.floor_ms = floor.floor_s * 1e3
     median_s = report.subjects["candidate"].median_ms / 1e3
     if below_floor(median_s, floor):
-        report.flags.append(f"faster than the hardware allows: {median_s * 1e3:.4f} ms per call is below "
-                            f"{floor_margin():g} x the roofline floor {floor.floor_s * 1e3:.4f} ms "
-                            f"({floor.bound}-bound)")
+        report.flags.append(flag("below_roofline", f"{median_s * 1e3:.4f} ms per call is below "
+                                 f"{floor_margin():g} x the roofline floor {floor.floor_s * 1e3:.4f} ms "
+                                 f"({floor.bound}-bound)"))
 
 
 def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path, trusted: Path, recheck: list[int],
@@ -670,15 +676,15 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
             report.recheck_failures.append(f"call {call} (pool entry {index}), output {problems[0].output}: "
                                            f"{problems[0].detail}"[:500])
     if report.recheck_failures:
-        report.flags.append(f"phase detection / re-check failed: {len(report.recheck_failures)} of {len(reached)} "
-                            f"re-checked timed calls wrong; first: {report.recheck_failures[0]}"[:600])
+        report.flags.append(flag("recheck_failed", f"{len(report.recheck_failures)} of {len(reached)} re-checked "
+                                 f"timed calls wrong; first: {report.recheck_failures[0]}"[:600]))
     elif not reached:
         report.notes.append("no timed call was re-checked (too few samples)")
 
 
 def _invalid(report: TimingReport, error: str, started: float) -> TimingReport:
     report.error = error
-    report.flags.append(f"harness: {error}"[:500])
+    report.flags.append(flag("timing_harness", error[:500]))
     report.perf = "PERF_INVALID"
     report.wall_s = _now() - started
     return report

@@ -1,0 +1,113 @@
+"""KernelBench-protocol timing worker: times one subject the way KernelBench's published evaluation does.
+
+One subject per process: `eager` (the task's Model; it also writes the inputs and weights the candidate then
+reads) or `candidate` (ModelNew, in a process that never held the baseline). Protocol: the task's own
+get_inputs() under a fixed seed, the same inputs for every call; `warmup` calls, each followed by a device
+synchronize; then `trials` calls, each between a start and an end CUDA event on the current stream, followed by
+a device synchronize; the time is the events' elapsed time. No L2 flush, no CUDA-graph replay, no sync-cost
+subtraction, no fresh inputs. CPU: perf_counter around each call. Decides nothing: raw times go to the
+orchestrator (`kernelwright.verify.kernelbench`).
+
+Usage: python -m kernelwright.verify.kernelbench_worker JOB_DIR  (reads and deletes request.json, writes result.json)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..sandbox.candidate_loading import adopt_weights, cached_loader, exec_candidate
+from ..sandbox.worker_result import error_record, write_and_exit
+
+_perf_ns = time.perf_counter_ns  # captured before any candidate code runs
+
+
+def run(job: Path) -> dict[str, Any]:
+    request = json.loads((job / "request.json").read_text())
+    (job / "request.json").unlink()
+    stage = "setup"
+    try:
+        device = request["device"]
+        torch.set_num_threads(int(request.get("threads") or torch.get_num_threads()))
+        stage = "model"
+        model, inputs = (_eager if request["subject"] == "eager" else _candidate)(job, request)
+        stage = "timing"
+        with torch.no_grad():
+            times = _time(model, inputs, device, int(request["warmup"]), int(request["trials"]))
+    except Exception as exc:
+        return {"ok": False, "stage": stage, **error_record(exc)}
+    return {"ok": True, "times_ms": times, "method": "cuda_event" if device.startswith("cuda") else "perf_counter"}
+
+
+def _eager(job: Path, request: dict[str, Any]) -> tuple[Any, list[Any]]:
+    from ..tasks.execution import quiet
+    from ..tasks.instantiate import TORCH_DTYPES, task_namespace
+
+    task, device = request["task"], request["device"]
+    namespace = task_namespace(task["source"], task["path"], task["overrides"])
+    dtype = TORCH_DTYPES[request["dtype"]]
+    with quiet():
+        torch.manual_seed(int(request["seed"]))
+        init_inputs = list(namespace["get_init_inputs"]())
+        model = namespace["Model"](*init_inputs).to(device=device, dtype=dtype).eval()
+        inputs = [_cast(v, dtype) for v in namespace["get_inputs"]()]
+    torch.save(init_inputs, job / "init.pt")
+    torch.save(model.state_dict(), job / "state.pt")
+    torch.save(inputs, job / "inputs.pt")
+    return model, [v.to(device) if isinstance(v, torch.Tensor) else v for v in inputs]
+
+
+def _candidate(job: Path, request: dict[str, Any]) -> tuple[Any, list[Any]]:
+    from ..tasks.instantiate import TORCH_DTYPES
+
+    device, dtype = request["device"], TORCH_DTYPES[request["dtype"]]
+    module = exec_candidate((job / request["candidate"]).read_text(), "candidate.py",
+                            cached_loader(request["extensions"]))
+    torch.manual_seed(int(request["seed"]))
+    model = module.ModelNew(*torch.load(job / "init.pt", weights_only=True)).to(device=device, dtype=dtype).eval()
+    adopt_weights(model, torch.load(job / "state.pt", weights_only=True))
+    inputs = torch.load(job / "inputs.pt", weights_only=True)
+    return model, [v.to(device) if isinstance(v, torch.Tensor) else v for v in inputs]
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.to(dtype)
+    return value
+
+
+def _time(model: Any, inputs: list[Any], device: str, warmup: int, trials: int) -> list[float]:
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(warmup):
+        model(*inputs)
+        sync()
+    times = []
+    for _ in range(trials):
+        sync()
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            model(*inputs)
+            end.record()
+            sync()
+            times.append(start.elapsed_time(end))
+        else:
+            began = _perf_ns()
+            model(*inputs)
+            times.append((_perf_ns() - began) / 1e6)
+    return times
+
+
+def main() -> None:
+    job = Path(sys.argv[1])
+    write_and_exit(job, run(job))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The verdict of a candidate that got past the gate and the build, decided in one place from typed outcomes.
+
+`decide_verdict` is pure: the pipeline collects what each phase found (`PhaseOutcomes`) and asks it after every
+phase; later phases run only while it says PASS. Flags are read by code and kind, never by their text.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pydantic import BaseModel, Field
+
+from .flags import Flag
+from .models import Verdict
+
+
+class Decision(NamedTuple):
+    verdict: Verdict
+    reason: str | None
+    summary: str
+
+
+class SanitizerFinding(BaseModel):
+    """compute-sanitizer's first failing tool."""
+
+    tool: str
+    errors: int
+    sizes: str  # where it ran, e.g. "batch_size=4, features=256"
+    first: list[str] = Field(default_factory=list)
+
+
+class PhaseOutcomes(BaseModel):
+    correctness: Decision  # what the correctness phase decided (pipeline.judge)
+    own_share: float | None = None  # share of forward() time in the candidate's own functions
+    min_own_share: float | None = None  # the task level's minimum (sandbox/tolerances.toml)
+    level: int | None = None
+    sanitizer: SanitizerFinding | None = None  # None: clean, or not run
+    timing_flags: list[Flag] | None = None  # None: not timed
+    confined: bool = True  # the candidate's processes could not read the trusted expected outputs
+
+
+def decide_verdict(outcomes: PhaseOutcomes) -> Decision:
+    """Precedence: a correctness failure, then library work, then a sanitizer error, then a candidate fault while
+    timed (it crashed or hung on fresh inputs), then an integrity flag while timed. A harness flag of the timing
+    decides no verdict: it makes the timing PERF_INVALID, so no speedup counts. What would PASS is SUSPECT when the
+    candidate ran unconfined: it could have read the expected outputs, so it counts neither as correct nor as fast."""
+    decision = _decide(outcomes)
+    if decision.verdict == "PASS" and not outcomes.confined:
+        return Decision("SUSPECT", "unconfined",
+                        f"{decision.summary}, but unconfined: the candidate's processes could read the trusted "
+                        "expected outputs on this machine (no working bubblewrap), so this counts neither as correct "
+                        "nor as a speedup")
+    return decision
+
+
+def proceeds(outcomes: PhaseOutcomes) -> bool:
+    """Whether the later phases still run: everything so far passes, confinement aside (its verdict is final only
+    once every phase has run, so an unconfined machine still shows what the candidate would have got)."""
+    return _decide(outcomes).verdict == "PASS"
+
+
+def _decide(outcomes: PhaseOutcomes) -> Decision:
+    if outcomes.correctness.verdict != "PASS":
+        return outcomes.correctness
+    share, minimum = outcomes.own_share, outcomes.min_own_share
+    if minimum is not None and share is not None and share < minimum:
+        return Decision("SUSPECT", "own_kernel_share",
+                        f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
+                        f"{outcomes.level} task needs {minimum:.0%}): the work is done by library calls")
+    found = outcomes.sanitizer
+    if found is not None:
+        return Decision("INCORRECT", f"sanitizer_{found.tool}",
+                        f"correct on every trial, but compute-sanitizer {found.tool} found {found.errors} error(s) "
+                        f"at {found.sizes}: " + "; ".join(found.first[:4]))
+    flags = outcomes.timing_flags or []
+    fault = next((f for f in flags if f.kind == "candidate_fault"), None)
+    if fault is not None:
+        verdict: Verdict = "TIMEOUT" if fault.code == "timing_timeout" else "RUNTIME_ERROR"
+        return Decision(verdict, "timing", f"correct on every trial, but while being timed on fresh inputs: {fault}")
+    tampered = next((f for f in flags if f.kind == "integrity"), None)
+    if tampered is not None:
+        return Decision("SUSPECT", "timing_integrity", f"correct on every trial, but during timing: {tampered}")
+    return outcomes.correctness
