@@ -28,11 +28,12 @@ import tomllib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-Device = Literal["cpu", "cuda"]
+from .backend import Backend
+
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "tests" / "adversarial"
 MANIFEST = "manifest.toml"
@@ -50,7 +51,7 @@ class AdversarialCase(BaseModel):
 
     file: str
     task: str
-    device: Device
+    device: Backend
     klass: str = Field(alias="class")
     expected: list[str]
     control: bool = False
@@ -70,7 +71,7 @@ class CaseResult(BaseModel):
 
     file: str
     klass: str = Field(serialization_alias="class")
-    device: Device
+    device: Backend
     control: bool
     expected: list[str]
     got: str  # the verdict, or "ERROR" when the harness itself failed
@@ -87,7 +88,7 @@ class CaseResult(BaseModel):
 
 
 class SelftestReport(BaseModel):
-    device: Device
+    device: Backend
     cases: list[CaseResult]
     seconds: float
     isolation: dict[str, Any] = Field(default_factory=dict)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from pydantic import BaseModel
 
+from ..backend import Backend
 from ..resources import data_dir
 from ..sandbox.policy import load_static_policy
 from .hardware import quantity, sheet_view
-
-Backend = Literal["cuda", "cpu"]
 
 
 class RuleLine(BaseModel):

@@ -20,6 +20,7 @@ from ..verify.kernelbench import KernelBenchTiming
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
+from ..verify.timing import REMEASURE_ABOVE
 from ..verify.sanitize import SanitizerReport
 from .db_cmd import DbOption, db_path
 from .render import console, dropped_lines, fail, require_device, timing_line
@@ -49,7 +50,7 @@ def verify_command(
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
     remeasure_above: Annotated[float, typer.Option(
         "--remeasure-above", min=0.0,
-        help="A speedup over this many times eager is timed again in a fresh process; the lower stands.")] = 3.0,
+        help="A speedup over this many times eager is timed again in a fresh process; the lower stands.")] = REMEASURE_ABOVE,
     sanitize: Annotated[bool, typer.Option(
         "--sanitize", help="Also run compute-sanitizer (memcheck, racecheck, initcheck) at the smallest shape.")] = False,
     timing_protocol: Annotated[TimingProtocol, typer.Option(

@@ -7,11 +7,11 @@ import json
 import platform
 import re
 import sys
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Backend = Literal["cuda", "cpu"]
+from ..backend import Backend
+
 
 TORCH_HEADER = re.compile(r"^\s*#\s*include\s*[<\"](torch|ATen|c10)/", re.MULTILINE)
 BUILD_FORMAT = 1  # bump when the way we build changes, so old cache entries are not reused

@@ -16,8 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from ..backend import Backend
+
 Severity = Literal["reject", "flag"]
-Backend = Literal["cuda", "cpu"]
 
 #: The repository's policy folder (``<repo>/sandbox``), located relative to this package (src layout).
 POLICY_DIR = Path(__file__).resolve().parents[3] / "sandbox"

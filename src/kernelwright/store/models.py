@@ -11,8 +11,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..backend import Backend
+
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
-Backend = Literal["cuda", "cpu"]
 Role = Literal["coder", "judge"]
 Subject = Literal["candidate", "eager", "compiled"]
 

@@ -22,9 +22,9 @@ import torch
 from .attribution import attribute
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.worker_result import error_record
+from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 
 GUARD_BYTES = 4096  # each side of every input; a multiple of every element size and of the allocators' alignment
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
 def run(job: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel
 
+from ..backend import Backend
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
 from ..sandbox.isolation import load_limits, probe_isolation, read_worker_json, run_isolated
@@ -28,11 +29,10 @@ from .kernelbench import run_kernelbench_timing
 from .models import VerificationResult
 from .plan import Shape, sized_shape
 from .policy import load_tolerances
-from .timing import TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
+from .timing import REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
 from .verdict import Decision, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
 
-Device = Literal["cpu", "cuda"]
 
 # Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
 # (on the CPU backend) to a guard that keeps compiles off the cores while the timing runs.
@@ -40,12 +40,12 @@ timing_guard: ContextVar[Callable[[], AbstractContextManager]] = ContextVar("tim
 
 
 class VerifyOptions(BaseModel):
-    device: Device = "cpu"
+    device: Backend = "cpu"
     time_candidate: bool = True
     compile_baseline: bool = True
     seed: int | None = None
     build_workers: int = 2
-    remeasure_above: float = 3.0  # a speedup over this many times eager is timed again in a fresh process
+    remeasure_above: float = REMEASURE_ABOVE  # a speedup over this many times eager is timed again in a fresh process
     sanitize: bool = False  # compute-sanitizer over a correct candidate (finalists: sandbox/sanitizer.toml)
     timing_protocol: Literal["kernelwright", "kernelbench"] = "kernelwright"  # kernelbench: its figures beside ours
 

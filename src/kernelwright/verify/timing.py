@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from .flags import Flag, flag
+from .stats import relative_standard_error
 from .roofline import Floor, Work, below_floor, count_work, floor_margin, roofline_floor
 
 TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by their private /tmp
@@ -46,6 +47,7 @@ Method = Literal["perf_counter", "cuda_events", "cuda_graph"]
 # Timing-worker stages that run before the candidate is imported: a failure there is the harness's, not the
 # candidate's (every later stage runs in the candidate's process).
 HARNESS_STAGES = ("reference Model", "input pool")
+REMEASURE_ABOVE = 3.0  # the protocol: a speedup over this many times eager counts only once re-measured
 Perf = Literal["PERF_VALID", "PERF_INVALID"]
 
 
@@ -71,7 +73,7 @@ class TimingSettings(BaseModel):
     stream_escape_ms: float = 0.015  # candidate's (synced - plain) beyond eager's, above which work escaped
     stream_escape_fraction: float = 0.15
     sync_overhead_cap_ms: float = 0.05  # the worker's measured sync cost (and the eager gap) count up to this much
-    remeasure_above: float = 3.0
+    remeasure_above: float = REMEASURE_ABOVE
 
 
 class SubjectTiming(BaseModel):
@@ -163,17 +165,6 @@ def summarize(samples_ms: Sequence[float], plain_ms: Sequence[float | None] | No
         timing.plain_median_ms = float(np.median(plain))
         timing.stream_ratio = float(np.median(plain) / median) if median > 0 else None
     return timing
-
-
-def relative_standard_error(samples: Sequence[float] | np.ndarray) -> float | None:
-    """IQR-based standard error of the median, relative to it: 1.2533 * (IQR / 1.349) / sqrt(n) / median."""
-    values = np.asarray(samples, dtype=float)
-    if values.size < 4:
-        return None
-    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
-    if median <= 0:
-        return None
-    return float(1.2533 * ((q3 - q1) / 1.349) / math.sqrt(values.size) / median)
 
 
 def block_medians(samples_ms: Sequence[float], rounds: Sequence[int]) -> dict[int, float]:
@@ -295,7 +286,7 @@ def settle_remeasure(first: TimingReport, second: TimingReport) -> TimingReport:
     settled.remeasure = False
     settled.wall_s = first.wall_s + second.wall_s
     shown = " then ".join(f"{s:.2f}x" if s is not None else "no speedup" for s in settled.remeasured)
-    settled.notes.append(f"speedup above {first.settings.get('remeasure_above', 3.0):g}x eager: re-measured in a "
+    settled.notes.append(f"speedup above {first.settings.get('remeasure_above', REMEASURE_ABOVE):g}x eager: re-measured in a "
                          f"fresh process ({shown} vs eager); the lower stands")
     if settled.perf == "PERF_VALID" and other.ci_low is not None and kept.ci_high is not None \
             and other.ci_low > kept.ci_high:

@@ -45,7 +45,9 @@ import torch
 
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.worker_result import error_record, write_and_exit
+from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 from .distributions import apply_domain
+from .stats import median, relative_standard_error
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
 _perf_ns = time.perf_counter_ns
@@ -54,7 +56,6 @@ _torch_save = torch.save
 _normal_ = torch.Tensor.normal_
 _zero_ = torch.Tensor.zero_
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 SUBJECT_ORDER = ("eager", "compile", "candidate")
 
 DEFAULTS: dict[str, Any] = {
@@ -257,7 +258,7 @@ def _warmup(measures: dict[str, Measure], settings: dict[str, Any],
                 enough = len(times) >= settings["warmup_calls"] and spent * 1e3 >= settings["warmup_ms"]
                 if enough or (len(times) >= 2 and (spent >= settings["warmup_max_s"] or _monotonic() > deadline)):
                     break
-        medians[name] = _median(times)
+        medians[name] = median(times)
         result["subjects"].setdefault(name, {})["warmup"] = {"calls": len(times), "median_ms": medians[name]}
         if len(times) < settings["warmup_calls"]:
             result["notes"].append(f"{name}: warm-up cut to {len(times)} calls by the warm-up time cap")
@@ -397,7 +398,7 @@ def _stop_reason(samples: dict[str, dict[str, Any]], settings: dict[str, Any], l
     counts = [len(e["samples_ms"]) for e in samples.values()]
     if min(counts) >= settings["min_samples"]:
         watched = [samples[n]["samples_ms"] for n in ("eager", "candidate") if n in samples]
-        errors = [relative_standard_error(s) for s in watched]
+        errors = [_rse(s) for s in watched]
         if all(e <= settings["target_rse"] for e in errors):
             return f"median relative standard error below {settings['target_rse']:g}"
     if max(counts) >= settings["max_samples"]:
@@ -407,19 +408,6 @@ def _stop_reason(samples: dict[str, dict[str, Any]], settings: dict[str, Any], l
     if _monotonic() > deadline:
         return "phase deadline"
     return None
-
-
-def relative_standard_error(samples: list[float]) -> float:
-    """IQR-based standard error of the median over the median: 1.2533 * (IQR / 1.349) / sqrt(n) / median."""
-    n = len(samples)
-    if n < 4:
-        return math.inf
-    ordered = sorted(samples)
-    median = _median(ordered)
-    q1, q3 = _quantile(ordered, 0.25), _quantile(ordered, 0.75)
-    if median <= 0:
-        return math.inf
-    return 1.2533 * ((q3 - q1) / 1.349) / math.sqrt(n) / median
 
 
 def _check_types(name: str, call: int, outputs: Outputs, result: dict[str, Any]) -> None:
@@ -568,7 +556,7 @@ class _CudaPrimitives:
             self.record(synced)
             self.event_sync(synced)
             gaps.append(self.elapsed(plain, synced))
-        return _median(gaps)
+        return median(gaps)
 
 
 def _cudart() -> tuple[Any, str]:
@@ -662,16 +650,9 @@ def _as_list(out: Any) -> Outputs:
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return _quantile(ordered, 0.5) if ordered else math.nan
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    position = (len(ordered) - 1) * q
-    low = int(math.floor(position))
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+def _rse(samples: list[float]) -> float:
+    rse = relative_standard_error(samples)
+    return math.inf if rse is None else rse
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
