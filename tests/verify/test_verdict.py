@@ -1,18 +1,43 @@
-"""The verdict table: every outcome of the phases after the build against every verdict the correctness phase can
-give. decide_verdict reads flag codes and kinds only: rewording a flag's message changes no verdict."""
+"""The verdict table: every outcome of the correctness phase against every outcome of the phases after it
+(own-kernel share, sanitizer, timing, confinement). decide_verdict reads flag codes and kinds only: rewording a
+flag's message changes no verdict."""
 
 from __future__ import annotations
 
 import itertools
-from typing import get_args
 
 import pytest
 
 from kernelwright.verify.flags import FLAGS, Flag, flag
-from kernelwright.verify.models import Verdict
-from kernelwright.verify.verdict import Decision, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
+from kernelwright.verify.compare import Mismatch
+from kernelwright.verify.models import CorrectnessReport, TrialFailure
+from kernelwright.verify.verdict import CorrectnessOutcome, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
 
-CORRECTNESS = {v: Decision(v, None if v == "PASS" else "why", f"correctness said {v}") for v in get_args(Verdict)}
+
+
+def _failure(purpose: str, reason: str = "elementwise") -> TrialFailure:
+    return TrialFailure(trial="t3", purpose=purpose, shape="odd", overrides={"n": 7}, distribution="large", init=1,
+                        mismatches=[Mismatch(output=0, reason=reason, detail="max error 3 at [2]")])
+
+
+def _report(**fields: object) -> CorrectnessReport:
+    return CorrectnessReport(trials_run=18, trials_passed=18, **fields)
+
+
+# correctness outcome -> (verdict, reason) it decides on its own
+CORRECTNESS: dict[str, tuple[CorrectnessOutcome, tuple[str, str | None]]] = {
+    "hung": (CorrectnessOutcome(timed_out=True, timeout_s=180, worker_ok=False), ("TIMEOUT", "correctness")),
+    "crashed": (CorrectnessOutcome(worker_ok=False, stage="forward (call t3)", error="RuntimeError: boom\ntrace"),
+                ("RUNTIME_ERROR", "forward (call t3)")),
+    "wrong": (CorrectnessOutcome(report=_report(failures=[_failure("trial", "nonfinite")])), ("INCORRECT", "nonfinite")),
+    "nondeterministic": (CorrectnessOutcome(report=_report(probes={"determinism": "outputs differ bitwise"})),
+                         ("NONDETERMINISTIC", "determinism")),
+    "caching": (CorrectnessOutcome(report=_report(failures=[_failure("same_address")])),
+                ("SUSPECT", "probe:same_address")),
+    "own extension unused": (CorrectnessOutcome(report=_report(probes={"own_kernels": "no call"})),
+                             ("SUSPECT", "own_kernels")),
+    "correct": (CorrectnessOutcome(report=_report()), ("PASS", None)),
+}
 SHARE = {"own work": (0.9, 0.5), "library work": (0.2, 0.5), "no minimum": (0.2, None), "unmeasured": (None, 0.5)}
 SANITIZER = {"clean": None, "memcheck error": SanitizerFinding(tool="memcheck", errors=2, sizes="n=8", first=["x"])}
 TIMING: dict[str, list[Flag] | None] = {
@@ -29,8 +54,8 @@ TIMING: dict[str, list[Flag] | None] = {
 
 def expected(correctness: str, share: str, sanitizer: str, timing: str, confined: bool) -> tuple[str, str | None]:
     """The table, written out as a person reads it."""
-    if correctness != "PASS":
-        return correctness, "why"
+    if correctness != "correct":
+        return CORRECTNESS[correctness][1]
     if share == "library work":
         return "SUSPECT", "own_kernel_share"
     if sanitizer == "memcheck error":
@@ -48,18 +73,26 @@ def expected(correctness: str, share: str, sanitizer: str, timing: str, confined
                          list(itertools.product(CORRECTNESS, SHARE, SANITIZER, TIMING, (True, False))))
 def test_the_verdict_table(correctness: str, share: str, sanitizer: str, timing: str, confined: bool) -> None:
     own, minimum = SHARE[share]
-    outcomes = PhaseOutcomes(correctness=CORRECTNESS[correctness], own_share=own, min_own_share=minimum, level=1,
+    outcomes = PhaseOutcomes(correctness=CORRECTNESS[correctness][0], own_share=own, min_own_share=minimum, level=1,
                              sanitizer=SANITIZER[sanitizer], timing_flags=TIMING[timing], confined=confined)
     decision = decide_verdict(outcomes)
     assert (decision.verdict, decision.reason) == expected(correctness, share, sanitizer, timing, confined)
-    if decision.verdict == correctness:
-        assert decision.summary == CORRECTNESS[correctness].summary
     # the later phases run exactly while everything so far passes, confinement aside
     assert proceeds(outcomes) == (expected(correctness, share, sanitizer, timing, True)[0] == "PASS")
 
 
+def test_each_correctness_verdict_says_what_was_found() -> None:
+    summary = {name: decide_verdict(PhaseOutcomes(correctness=found)).summary for name, (found, _) in CORRECTNESS.items()}
+    assert summary["hung"] == "the candidate did not finish its correctness calls within 180 s"
+    assert summary["crashed"] == "forward (call t3) failed: RuntimeError: boom"
+    assert summary["wrong"].startswith("1 of 18 trials wrong; first: shape 'odd' (n=7), large inputs")
+    assert summary["nondeterministic"] == "outputs differ bitwise"
+    assert summary["caching"].startswith("correct on every trial but not on the same_address probe")
+    assert summary["correct"] == "correct on 18 trials and every probe"
+
+
 def test_a_reworded_message_changes_no_verdict() -> None:
-    passed = Decision("PASS", None, "ok")
+    passed = CORRECTNESS["correct"][0]
     for code, (kind, _) in FLAGS.items():
         plain = decide_verdict(PhaseOutcomes(correctness=passed, timing_flags=[flag(code, "x")]))
         reworded = decide_verdict(PhaseOutcomes(correctness=passed, timing_flags=[
@@ -69,8 +102,9 @@ def test_a_reworded_message_changes_no_verdict() -> None:
 
 
 def test_an_unconfined_pass_says_why_and_counts_for_nothing() -> None:
-    decision = decide_verdict(PhaseOutcomes(correctness=Decision("PASS", None, "correct on 18 trials"), confined=False))
-    assert decision.verdict == "SUSPECT" and decision.summary.startswith("correct on 18 trials, but unconfined: ")
+    decision = decide_verdict(PhaseOutcomes(correctness=CORRECTNESS["correct"][0], confined=False))
+    assert decision.verdict == "SUSPECT"
+    assert decision.summary.startswith("correct on 18 trials and every probe, but unconfined: ")
 
 
 def test_flags_stored_as_text_read_back_as_notes() -> None:

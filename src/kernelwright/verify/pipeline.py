@@ -31,7 +31,7 @@ from .plan import Shape, sized_shape
 from .policy import load_tolerances
 from .timing import REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
-from .verdict import Decision, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
+from .verdict import CorrectnessOutcome, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
 
 
 # Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
@@ -169,9 +169,10 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     except (ReferenceFailure, DiskSpaceError) as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
-    result = judge(run, base, flags, findings, build_rows, seed)
-    outcomes = PhaseOutcomes(correctness=Decision(result.verdict, result.reason, result.summary),
-                             own_share=run.report.own_kernel_share, level=task.level,
+    found = correctness_outcome(run)
+    result = VerificationResult(verdict="PASS", summary="", correctness=run.report, seed=seed, builds=build_rows,
+                                findings=findings, flags=flags, error=None if found.timed_out else found.error, **base)
+    outcomes = PhaseOutcomes(correctness=found, own_share=run.report.own_kernel_share, level=task.level,
                              min_own_share=load_tolerances().min_own_share.get(task.level or 0),
                              confined=base["isolation"].get("filesystem") == "confined")
     _settle(result, outcomes)
@@ -247,37 +248,13 @@ def correctness_shapes(task: Task, device: str) -> list[Shape]:
     return shapes[:4]
 
 
-def judge(run: CorrectnessRun, base: dict, flags: list[Flag], findings: list[dict], builds: list[dict],
-          seed: int) -> VerificationResult:
-    common = dict(correctness=run.report, seed=seed, builds=builds, findings=findings, flags=flags, **base)
-    outcome, worker, report = run.outcome, run.worker, run.report
-    if outcome is not None and outcome.timed_out:
-        return VerificationResult(verdict="TIMEOUT", reason="correctness",
-                                  summary=f"the candidate did not finish its correctness calls within {load_limits('correctness').timeout_s:g} s",
-                                  **common)
-    if not worker.get("ok"):
-        error = worker.get("error") or _crash_line(outcome)
-        stage = worker.get("stage", "worker")
-        return VerificationResult(verdict="RUNTIME_ERROR", reason=stage, error=error,
-                                  summary=f"{stage} failed: {error.splitlines()[0] if error else 'no detail'}", **common)
-    trial_failures = [f for f in report.failures if f.purpose == "trial"]
-    if trial_failures:
-        first = trial_failures[0]
-        return VerificationResult(verdict="INCORRECT", reason=first.mismatches[0].reason,
-                                  summary=f"{len(trial_failures)} of {report.trials_run} trials wrong; first: {first.line()}",
-                                  **common)
-    if report.probes.get("determinism", "ok") != "ok":
-        return VerificationResult(verdict="NONDETERMINISTIC", reason="determinism", summary=report.probes["determinism"], **common)
-    probe_failures = [f for f in report.failures if f.purpose != "trial"]
-    if probe_failures:
-        first = probe_failures[0]
-        return VerificationResult(verdict="SUSPECT", reason=f"probe:{first.purpose}",
-                                  summary=f"correct on every trial but not on the {first.purpose} probe (result caching?): {first.line()}",
-                                  **common)
-    if "own_kernels" in report.probes:
-        return VerificationResult(verdict="SUSPECT", reason="own_kernels",
-                                  summary=f"the candidate's own extension is never called: {report.probes['own_kernels']}", **common)
-    return VerificationResult(verdict="PASS", summary=f"correct on {report.trials_passed} trials and every probe", **common)
+def correctness_outcome(run: CorrectnessRun) -> CorrectnessOutcome:
+    """The correctness phase's findings as data for decide_verdict."""
+    worker_ok = bool(run.worker.get("ok"))
+    return CorrectnessOutcome(
+        timed_out=run.outcome is not None and run.outcome.timed_out, timeout_s=load_limits("correctness").timeout_s,
+        worker_ok=worker_ok, stage=str(run.worker.get("stage", "worker")), report=run.report,
+        error=None if worker_ok else (run.worker.get("error") or _crash_line(run.outcome)))
 
 
 def inspect_candidate(source: str) -> tuple[dict, object]:

@@ -1,4 +1,5 @@
-"""The verdict of a candidate that got past the gate and the build, decided in one place from typed outcomes.
+"""The verdict of a candidate that got past the gate and the build (its correctness phase and everything after it),
+decided in one place from typed outcomes.
 
 `decide_verdict` is pure: the pipeline collects what each phase found (`PhaseOutcomes`) and asks it after every
 phase; later phases run only while it says PASS. Flags are read by code and kind, never by their text.
@@ -11,7 +12,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, Field
 
 from .flags import Flag
-from .models import Verdict
+from .models import CorrectnessReport, Verdict
 
 
 class Decision(NamedTuple):
@@ -29,8 +30,19 @@ class SanitizerFinding(BaseModel):
     first: list[str] = Field(default_factory=list)
 
 
+class CorrectnessOutcome(BaseModel):
+    """What the correctness phase found: how its worker ended, and the trusted comparisons of what it returned."""
+
+    timed_out: bool = False
+    timeout_s: float = 0.0
+    worker_ok: bool = True
+    stage: str = "worker"  # where a failed worker stopped
+    error: str | None = None  # a failed worker's error, or how its process ended
+    report: CorrectnessReport = Field(default_factory=CorrectnessReport)
+
+
 class PhaseOutcomes(BaseModel):
-    correctness: Decision  # what the correctness phase decided (pipeline.judge)
+    correctness: CorrectnessOutcome
     own_share: float | None = None  # share of forward() time in the candidate's own functions
     min_own_share: float | None = None  # the task level's minimum (sandbox/tolerances.toml)
     level: int | None = None
@@ -60,8 +72,9 @@ def proceeds(outcomes: PhaseOutcomes) -> bool:
 
 
 def _decide(outcomes: PhaseOutcomes) -> Decision:
-    if outcomes.correctness.verdict != "PASS":
-        return outcomes.correctness
+    correct = _correctness(outcomes.correctness)
+    if correct.verdict != "PASS":
+        return correct
     share, minimum = outcomes.own_share, outcomes.min_own_share
     if minimum is not None and share is not None and share < minimum:
         return Decision("SUSPECT", "own_kernel_share",
@@ -80,4 +93,30 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
     tampered = next((f for f in flags if f.kind == "integrity"), None)
     if tampered is not None:
         return Decision("SUSPECT", "timing_integrity", f"correct on every trial, but during timing: {tampered}")
-    return outcomes.correctness
+    return correct
+
+
+def _correctness(found: CorrectnessOutcome) -> Decision:
+    """A hang, then a crash, then wrong trials, then nondeterminism, then a failed caching probe, then an own
+    extension never called."""
+    report = found.report
+    if found.timed_out:
+        return Decision("TIMEOUT", "correctness",
+                        f"the candidate did not finish its correctness calls within {found.timeout_s:g} s")
+    if not found.worker_ok:
+        first = found.error.splitlines()[0] if found.error else "no detail"
+        return Decision("RUNTIME_ERROR", found.stage, f"{found.stage} failed: {first}")
+    trials = [f for f in report.failures if f.purpose == "trial"]
+    if trials:
+        return Decision("INCORRECT", trials[0].mismatches[0].reason,
+                        f"{len(trials)} of {report.trials_run} trials wrong; first: {trials[0].line()}")
+    if report.probes.get("determinism", "ok") != "ok":
+        return Decision("NONDETERMINISTIC", "determinism", report.probes["determinism"])
+    probes = [f for f in report.failures if f.purpose != "trial"]
+    if probes:
+        return Decision("SUSPECT", f"probe:{probes[0].purpose}", f"correct on every trial but not on the "
+                        f"{probes[0].purpose} probe (result caching?): {probes[0].line()}")
+    if "own_kernels" in report.probes:
+        return Decision("SUSPECT", "own_kernels",
+                        f"the candidate's own extension is never called: {report.probes['own_kernels']}")
+    return Decision("PASS", None, f"correct on {report.trials_passed} trials and every probe")
