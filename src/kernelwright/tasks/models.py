@@ -61,7 +61,7 @@ class InputSpec(BaseModel):
         return math.prod(self.shape) if self.kind == "tensor" and self.shape is not None else 0
 
     def nbytes(self) -> int:
-        return self.numel() * _DTYPE_BYTES.get(self.dtype or "", 4)
+        return self.numel() * DTYPE_BYTES.get(self.dtype or "", 4)
 
     @property
     def is_float(self) -> bool:
@@ -128,7 +128,7 @@ class LoadResult(BaseModel):
     errors: list[TaskError] = Field(default_factory=list)
 
 
-_DTYPE_BYTES: dict[str, int] = {
+DTYPE_BYTES: dict[str, int] = {
     "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4,
     "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16,
 }

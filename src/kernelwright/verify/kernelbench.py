@@ -81,8 +81,8 @@ def run_kernelbench_timing(task: Any, candidate_source: str, builds: Sequence[An
     try:
         (job / "candidate.py").write_text(candidate_source)
         requests = {
-            "eager": {**common, "subject": "eager",
-                      "task": {"source": task.source, "path": task.path, "overrides": dict(shape_overrides)}},
+            "eager": {**common, "subject": "eager", "task": task.model_dump(mode="json"),
+                      "overrides": dict(shape_overrides)},
             "candidate": {**common, "subject": "candidate", "candidate": "candidate.py", "extensions": extensions},
         }
         for subject, request in requests.items():

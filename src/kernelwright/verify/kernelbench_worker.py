@@ -45,21 +45,14 @@ def run(job: Path) -> dict[str, Any]:
 
 
 def _eager(job: Path, request: dict[str, Any]) -> tuple[Any, list[Any]]:
-    from ..tasks.execution import quiet
-    from ..tasks.instantiate import TORCH_DTYPES, task_namespace
+    from ..tasks import Task, instantiate
 
-    task, device = request["task"], request["device"]
-    namespace = task_namespace(task["source"], task["path"], task["overrides"])
-    dtype = TORCH_DTYPES[request["dtype"]]
-    with quiet():
-        torch.manual_seed(int(request["seed"]))
-        init_inputs = list(namespace["get_init_inputs"]())
-        model = namespace["Model"](*init_inputs).to(device=device, dtype=dtype).eval()
-        inputs = [_cast(v, dtype) for v in namespace["get_inputs"]()]
-    torch.save(init_inputs, job / "init.pt")
-    torch.save(model.state_dict(), job / "state.pt")
-    torch.save(inputs, job / "inputs.pt")
-    return model, [v.to(device) if isinstance(v, torch.Tensor) else v for v in inputs]
+    built = instantiate(Task.model_validate(request["task"]), request["overrides"], device=request["device"],
+                        seed=int(request["seed"]), dtype=request["dtype"])
+    torch.save(built.init_inputs, job / "init.pt")
+    torch.save(built.model.state_dict(), job / "state.pt")
+    torch.save([v.cpu() if isinstance(v, torch.Tensor) else v for v in built.inputs], job / "inputs.pt")
+    return built.model, built.inputs
 
 
 def _candidate(job: Path, request: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -73,12 +66,6 @@ def _candidate(job: Path, request: dict[str, Any]) -> tuple[Any, list[Any]]:
     adopt_weights(model, torch.load(job / "state.pt", weights_only=True))
     inputs = torch.load(job / "inputs.pt", weights_only=True)
     return model, [v.to(device) if isinstance(v, torch.Tensor) else v for v in inputs]
-
-
-def _cast(value: Any, dtype: torch.dtype) -> Any:
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.to(dtype)
-    return value
 
 
 def _time(model: Any, inputs: list[Any], device: str, warmup: int, trials: int) -> list[float]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..tasks.models import Specs
+from ..tasks.models import DTYPE_BYTES, Specs
 from .distributions import DISTRIBUTIONS, Distribution
 
 # The files of one correctness run together (inputs, float64 expected and eager outputs, the candidate's
@@ -27,7 +27,7 @@ def sized_shape(name: str, overrides: dict[str, int], specs: Specs | None, dtype
     """A shape with the bytes one trial writes there, from specs that include output shapes."""
     if specs is None or specs.outputs is None:
         return Shape(name=name, overrides=overrides)
-    element = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}[dtype]
+    element = DTYPE_BYTES[dtype]
     outputs = [(o.numel() * element if o.is_float else o.nbytes(), o.numel() * 8 if o.is_float else o.nbytes())
                for o in specs.outputs if o.kind == "tensor"]
     inputs = sum(i.numel() * element if i.is_float else i.nbytes() for i in specs.inputs if i.kind == "tensor")
