@@ -96,3 +96,28 @@ def test_task_tolerance_override_loosens_the_bound() -> None:
     assert compare_outputs([candidate], [eager.double()], [eager], "float32", POLICY)
     loose = Tolerance(atol=1e-2, rtol=1e-2)
     assert compare_outputs([candidate], [eager.double()], [eager], "float32", POLICY, loose) == []
+
+
+def test_a_streamed_comparison_places_errors_across_slices(monkeypatch) -> None:
+    import kernelwright.verify.compare as compare
+
+    eager = torch.arange(1, 61, dtype=torch.float32).reshape(6, 10)
+    candidate = eager.clone()
+    candidate[3, 4] += 0.25  # slice 4 of 8-element slices
+    candidate[5, 9] += 0.5   # the last, partial slice
+    monkeypatch.setattr(compare, "CHUNK_CPU", 8)
+    [problem] = compare_outputs([candidate], [eager.double()], [eager], "float32", POLICY, device="cpu")
+    assert problem.first_mismatch == [3, 4] and problem.max_error_at == [5, 9] and problem.mismatches == 2
+    unwritten = eager.clone()
+    unwritten[4, 3] = float("nan")
+    [problem] = compare_outputs([unwritten], [eager.double()], [eager], "float32", POLICY)
+    assert problem.reason == "nonfinite" and problem.first_mismatch == [4, 3]
+    assert compare_outputs([eager.clone()], [eager.double()], [eager], "float32", POLICY) == []
+
+
+def test_an_eager_overflow_does_not_widen_the_bounds_to_infinity() -> None:
+    reference = torch.tensor([1.0, 2.0, 70000.0], dtype=torch.float64)
+    eager = torch.tensor([1.0, 2.0, float("inf")], dtype=torch.float16)  # the task's own fp16 result overflowed
+    candidate = torch.tensor([1.0, 3.0, 65504.0], dtype=torch.float16)
+    problems = compare_outputs([candidate], [reference], [eager], "float16", POLICY)
+    assert problems and problems[0].max_error_at in ([1], [2])

@@ -144,6 +144,7 @@ def _torch_profile(call: Callable[[], Any], device: str, request: dict[str, Any]
     try:
         with profile(activities=activities) as prof:
             call()  # the profiler's first-call set-up lands here, outside the measured ranges
+            _sync(device)
             for _ in range(int(request["calibration_ranges"])):
                 with record_function(CALIBRATION):
                     pass

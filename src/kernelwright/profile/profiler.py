@@ -156,6 +156,9 @@ class _Session:
         if self.truncated:
             report.notes.append(f"ncu stopped at its launch-count limit ({settings.launch_count} launches): "
                                 "later kernels of the profiled calls are missing")
+        unreported = [m for m in metrics if table.launches and not any(m in launch.metrics for launch in table.launches)]
+        if unreported:  # ncu leaves out, without an error, metrics that do not apply to this GPU or kernel
+            report.notes.append(f"metrics ncu did not report here, left out: {', '.join(unreported)}")
         if settings.kernel_filter == "own" and self.own_kernels:
             report.notes.append("ncu profiled only the candidate's own kernels (" + ", ".join(self.own_kernels) + ")")
         return report

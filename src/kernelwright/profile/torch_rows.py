@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..verify.attribution import GLUE, OWN_PREFIX, launches_kernel
+from ..verify.attribution import GLUE, OWN_PREFIX, kernel_launches, launches_kernel
 from .models import KernelRow
 
 RANGE = "kw_profile"
@@ -43,15 +43,11 @@ def cpu_rows(events: list[Any]) -> tuple[list[KernelRow], list[str]]:
 
 def cuda_rows(events: list[Any], own_kernels: list[str]) -> list[KernelRow]:
     rows: dict[tuple[str, bool], KernelRow] = {}
-    for event in events:
-        kernels = getattr(event, "kernels", None) or []
-        if not kernels or not _in_range(event):
-            continue
-        for kernel in kernels:
-            own = any(launches_kernel(kernel.name, name) for name in own_kernels)
-            row = _row(rows, kernel.name, own=own, counted=False)
-            row.calls += 1
-            row.total_us += float(kernel.duration)
+    for launches in kernel_launches(events, RANGE):
+        for name, us in launches:
+            own = any(launches_kernel(name, declared) for declared in own_kernels)
+            row = _row(rows, name, own=own)
+            row.total_us += us
     return _ordered(rows)
 
 

@@ -7,12 +7,14 @@ The numbers are evidence computed in the candidate's process; the orchestrator o
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
 OWN_PREFIX = "kw_own::"
@@ -37,6 +39,8 @@ def attribute(call: Callable[[], Any], device: str, own_kernels: list[str]) -> d
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     with profile(activities=activities) as prof:
         call()  # the profiler's own first-call set-up lands here, outside the measured ranges
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()  # its kernels end before the first measured range starts
         for _ in range(CALIBRATION_RANGES):
             with record_function(EMPTY):
                 pass
@@ -49,8 +53,13 @@ def attribute(call: Callable[[], Any], device: str, own_kernels: list[str]) -> d
     # A named range costs tens of microseconds under the profiler; a token call into the extension must not
     # count that cost as the candidate's work, so each own range is charged net of an empty range's median.
     range_cost = statistics.median([e.cpu_time_total for e in events if e.name == EMPTY] or [0.0])
-    shares = [_device_share(part, own_kernels) if device.startswith("cuda") else _cpu_share(part, range_cost)
-              for part in _measured(events)]
+    if device.startswith("cuda"):
+        shares = [_device_share(kernels, own_kernels) for kernels in _kernels_per_call(events)]
+        if not any(share["total_us"] for share in shares):
+            return {"error": "the profiler recorded no GPU kernel in the measured calls (is CUPTI usable here?)",
+                    "device_events": sum(1 for e in events if _on_device(e))}
+    else:
+        shares = [_cpu_share(part, range_cost) for part in _measured(events)]
     # The median call: a descheduled moment can push one call's share either way.
     ranked = sorted(shares, key=lambda share: share["own_share"])
     typical = ranked[len(ranked) // 2]
@@ -82,9 +91,9 @@ def _cpu_share(events: list[Any], range_cost: float = 0.0) -> dict[str, Any]:
     }
 
 
-def _measured(events: list[Any]) -> list[list[Any]]:
+def _measured(events: list[Any], range_name: str = CALL) -> list[list[Any]]:
     """The events of each measured call: its range and everything nested in it."""
-    ranges = [e for e in events if e.name == CALL]
+    ranges = [e for e in events if e.name == range_name]
     return [[e for e in events if r.time_range.start <= e.time_range.start and e.time_range.end <= r.time_range.end]
             for r in ranges] or [events]
 
@@ -95,11 +104,40 @@ def _top_level(event: Any) -> bool:
     return parent is not None and parent.name == CALL
 
 
-def _device_share(events: list[Any], own_kernels: list[str]) -> dict[str, Any]:
-    kernels: dict[str, float] = {}
+def _on_device(event: Any) -> bool:
+    return getattr(event, "device_type", None) == DeviceType.CUDA
+
+
+def kernel_launches(events: list[Any], range_name: str = CALL) -> list[list[tuple[str, float]]]:
+    """The kernel launches (name, device microseconds) of each measured call, a `range_name` range. Kernels are
+    linked to the op that launched them where the profiler made that link; otherwise, from the GPU's own records,
+    a kernel belongs to the call whose range started last before it did (each call ends in a device-wide sync,
+    so no kernel of one call runs in the next)."""
+    ranges = sorted((e for e in events if e.name == range_name), key=lambda e: e.time_range.start)
+    linked = [[(kernel.name, float(kernel.duration)) for event in part for kernel in getattr(event, "kernels", []) or []]
+              for part in _measured(events, range_name)] if ranges else []
+    if any(linked):
+        return linked
+    windows: list[list[tuple[str, float]]] = [[] for _ in ranges]
+    starts = [r.time_range.start for r in ranges]
     for event in events:
-        for kernel in getattr(event, "kernels", []) or []:
-            kernels[kernel.name] = kernels.get(kernel.name, 0.0) + kernel.duration
+        index = bisect.bisect_right(starts, event.time_range.start) - 1 if _on_device(event) else -1
+        if index >= 0:
+            windows[index].append((event.name, float(event.time_range.elapsed_us())))
+    return windows
+
+
+def _kernels_per_call(events: list[Any]) -> list[dict[str, float]]:
+    totals = []
+    for launches in kernel_launches(events):
+        kernels: dict[str, float] = {}
+        for name, us in launches:
+            kernels[name] = kernels.get(name, 0.0) + us
+        totals.append(kernels)
+    return totals
+
+
+def _device_share(kernels: dict[str, float], own_kernels: list[str]) -> dict[str, Any]:
     total = sum(kernels.values())
     own = {name: us for name, us in kernels.items() if any(launches_kernel(name, k) for k in own_kernels)}
     return {
@@ -107,10 +145,15 @@ def _device_share(events: list[Any], own_kernels: list[str]) -> dict[str, Any]:
         "own_share": sum(own.values()) / total if total else 0.0,
         "own_us": sum(own.values()),
         "library_us": total - sum(own.values()),
+        "total_us": total,
         "kernels": dict(sorted(kernels.items(), key=lambda item: -item[1])[:12]),
         "own_kernels_seen": sorted(own),
     }
 
 
 def launches_kernel(kernel: str, declared: str) -> bool:
-    return re.search(rf"(^|[^\w]){re.escape(declared)}([^\w]|$)", kernel) is not None
+    """Whether a profiler's kernel name is the `__global__` function `declared`: demangled (`void ns::f<int>(...)`)
+    or mangled (`_Z1fPf`, `_ZN2ns1fEv`: the name's length, then the name)."""
+    name = re.escape(declared)
+    return (re.search(rf"(^|[^\w]){name}([^\w]|$)", kernel) is not None
+            or re.search(rf"^_Z.*(?<![0-9]){len(declared)}{name}", kernel) is not None)

@@ -17,7 +17,7 @@ import torch
 from ..sandbox.build import BuildOutcome
 from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
 from ..tasks import Task
-from .compare import Mismatch, compare_outputs
+from .compare import Mismatch, compare_outputs, comparison_device
 from .models import CorrectnessReport, TrialFailure
 from .plan import Plan, Shape, make_plan
 from .policy import load_tolerances
@@ -130,7 +130,7 @@ def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> d
 
 
 def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path, trusted: Path) -> None:
-    policy, report = load_tolerances(), run.report
+    policy, report, device = load_tolerances(), run.report, comparison_device(run.plan.device)
     calls = {c["id"]: c for c in run.worker.get("calls", [])}
     report.weights = {m["id"]: m["weights"] for m in run.worker.get("models", [])}
     shapes = {s.name: s.overrides for s in run.plan.shapes}
@@ -146,7 +146,7 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
             trial.source_trial if trial.purpose == "determinism" else trial.id)
         expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
-        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance)
+        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device)
         problems += _contract_problems(task, call)
         for name, count in call.get("own_calls", {}).items():
             report.own_calls[name] = report.own_calls.get(name, 0) + count
@@ -163,7 +163,8 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
     share = report.attribution.get("own_share")
     report.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
     if run.plan.device.startswith("cuda") and share is not None and not report.attribution.get("own_kernels_seen"):
-        report.probes.setdefault("own_kernels", "the profiler saw none of the candidate's own kernels run")
+        seen = ", ".join(list(report.attribution.get("kernels") or {})[:4]) or "no kernel"
+        report.probes.setdefault("own_kernels", f"the profiler saw none of the candidate's own kernels run (it saw: {seen})")
     for trial in usable:
         if trial.purpose == "determinism" and trial.id in outputs and trial.source_trial in outputs:
             same = all(a is not None and b is not None and torch.equal(a, b)

@@ -635,7 +635,7 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
     import torch
 
     from ..sandbox.isolation import read_worker_file
-    from .compare import compare_outputs
+    from .compare import compare_outputs, comparison_device
     from .policy import load_tolerances
 
     saved = {}
@@ -645,7 +645,7 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
             saved[call] = entry["file"]
     reached = {c for c in recheck if c < report.subjects["candidate"].n}
     limit = int((work.output_bytes if work else 0) * 1.1) + 2**20 if work else 2**31
-    policy, dtype = load_tolerances(), task.declarations.dtype
+    policy, dtype, device = load_tolerances(), task.declarations.dtype, comparison_device(report.device)
     for call in sorted(reached):
         index = recheck.index(call)  # the entry this call must have read; the worker's word is not asked
         if call not in saved:
@@ -661,7 +661,7 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
         if not isinstance(got, list):
             report.recheck_failures.append(f"call {call}: saved outputs are not a list")
             continue
-        problems = compare_outputs(got, expected, eager, dtype, policy, task.declarations.tolerance)
+        problems = compare_outputs(got, expected, eager, dtype, policy, task.declarations.tolerance, device)
         report.rechecked += 1
         if problems:
             report.recheck_failures.append(f"call {call} (pool entry {index}), output {problems[0].output}: "
