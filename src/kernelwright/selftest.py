@@ -60,6 +60,7 @@ class AdversarialCase(BaseModel):
     timing: bool = False
     escape: list[str] = Field(default_factory=list)
     canary_env: str | None = None
+    ungated: bool = False  # verified a second time with the static gate off: a later phase must catch it too
 
     @property
     def name(self) -> str:
@@ -85,6 +86,7 @@ class CaseResult(BaseModel):
     missing_evidence: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    without_gate: str | None = None  # an `ungated` case's verdict with the static gate off
 
 
 class SelftestReport(BaseModel):
@@ -212,6 +214,8 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
         options = VerifyOptions(device=case.device, time_candidate=case.timing, compile_baseline=False, seed=seed)
         cache = BuildCache(Path(cache_root)) if cache_root is not None else None
         result = verify(task, (folder / case.file).read_text(), options, cache)
+        ungated = verify(task, (folder / case.file).read_text(), options.model_copy(update={"static_gate": False}),
+                         cache) if case.ungated else None
     except Exception as exc:  # a harness failure is a result of the selftest too
         return CaseResult(file=case.file, klass=case.klass, device=case.device, control=case.control,
                           expected=case.expected, got="ERROR", caught=False, known_gap=case.gap,
@@ -226,6 +230,11 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
         caught = result.verdict in case.expected and result.speedup_counts
     else:
         caught = result.verdict in case.expected or (result.perf is not None and result.perf in case.expected)
+    if ungated is not None:
+        later = [v for v in case.expected if v != "STATIC_REJECT"]
+        caught = caught and (ungated.verdict in later or (ungated.perf is not None and ungated.perf in later))
+        notes.append(f"without the static gate: {ungated.verdict} ({ungated.reason}): {ungated.summary.splitlines()[0]}"
+                     if ungated.summary else f"without the static gate: {ungated.verdict} ({ungated.reason})")
     escaped = [m for m in case.escape if os.path.lexists(m)]
     if escaped:
         caught = False
@@ -238,7 +247,7 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
         got=result.verdict, reason=result.reason, perf=result.perf, caught=caught, known_gap=case.gap,
         seconds=time.perf_counter() - started, summary=result.summary.splitlines()[0] if result.summary else "",
         evidence=sorted(evidence), missing_evidence=sorted(set(case.reasons) - evidence) if caught else [],
-        flags=messages(result.flags), notes=notes,
+        flags=messages(result.flags), notes=notes, without_gate=ungated.verdict if ungated is not None else None,
     )
 
 

@@ -807,10 +807,19 @@ def test_unknown_rule_id_raises():
     ("import kernelwright.verify", "return x", "BANNED_MODULE"),
     ("from torch.cuda import *", "return x", "STAR_IMPORT"),
     ("import torch._C as C", "return x", "TORCH_PRIVATE_API"),
+    ("import operator\nworker = operator.attrgetter('sys.modules')(torch)", "return x", "STRING_REACH"),
+    ("from operator import methodcaller as call", "return call('softmax', -1)(x)", "STRING_REACH"),
+    ("import functools\nmods = functools.reduce(getattr, ['sys', 'modules'], torch)", "return x", "STRING_REACH"),
+    ("table = torch.sys.modules", "return x", "STRING_REACH"),
 ])
 def test_python_evasions_are_rejected(header, body, rule):
     result = static_gate(_with_forward(body, header=header))
     assert rule in rejects(result), result.render()
+
+
+def test_module_methods_named_like_the_module_table_stay_allowed():
+    result = static_gate(_with_forward("return sum(1 for _ in self.modules()) * x + getattr(self, 'scale', 1.0)"))
+    assert "STRING_REACH" not in rejects(result), result.render()
 
 
 def test_try_in_local_submodule_forward_is_rejected():

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
+from kernelwright.sandbox.sealed import seal
 from kernelwright.tasks import load_task
 from kernelwright.verify import timing_worker
 from kernelwright.verify.flags import Flag, flag
@@ -182,8 +183,8 @@ def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, meth
     rechecks = []
     for entry, call in enumerate(request["recheck"]):
         if call < len(rounds):
-            torch.save([torch.softmax(pool[entry][0], dim=-1)], job / f"recheck_{call}.pt")
-            rechecks.append({"call": call, "pool": entry, "file": f"recheck_{call}.pt"})
+            seal(str(job)).write(f"recheck_{call}.kw", [b"", torch.softmax(pool[entry][0], dim=-1)])
+            rechecks.append({"call": call, "pool": entry, "file": f"recheck_{call}.kw"})
     state = timing_worker.state_snapshot()
     return {"ok": True, "method": method, "calls_per_sample": 1, "threads": 2, "subjects": subjects,
             "blocks": blocks, "rechecks": rechecks, "bad_outputs": [], "patched": [], "notes": [],
@@ -212,6 +213,7 @@ def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
     assert any(f.code == "below_roofline" for f in report.flags), report.flags
     assert any(f.code == "timer_inconsistency" for f in report.flags), report.flags
     assert report.rechecked >= 1 and report.recheck_failures == []
+    assert report.recheck_catches_5pct == round(1 - 0.95 ** report.rechecked, 3)
     assert report.floor_ms and report.floor_ms > 1e-7
 
     injected = lambda job: _fake_worker(job, candidate_ms=2.71, plain_ms=0.046, method="cuda_events")  # noqa: E731

@@ -31,11 +31,11 @@ def selftest_command(
     if as_json:
         typer.echo(report.model_dump_json(indent=2, by_alias=True))
     else:
-        table = Table("case", "class", "expected", "got", "", "s")
+        table = Table("case", "class", "expected", "got", "without the gate", "", "s")
         for result in report.cases:
             mark = "[green]ok[/]" if result.caught else ("[yellow]known gap[/]" if result.known_gap else "[red]MISSED[/]")
-            table.add_row(escape(result.file), escape(result.klass), ", ".join(result.expected), result.got, mark,
-                          f"{result.seconds:.1f}")
+            table.add_row(escape(result.file), escape(result.klass), ", ".join(result.expected), result.got,
+                          result.without_gate or "", mark, f"{result.seconds:.1f}")
         console.print(table)
         console.print(f"caught {report.caught} of {report.exploits} exploits ({report.catch_rate:.0%}); "
                       f"false positives: {len(report.false_positives)}"

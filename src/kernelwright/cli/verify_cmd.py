@@ -59,6 +59,9 @@ def verify_command(
     allow_unconfined: Annotated[bool, typer.Option(
         "--allow-unconfined", help="Exit 0 for a candidate whose only fault is that it ran unconfined (no working "
                                    "bubblewrap); its verdict stays SUSPECT and it counts for nothing.")] = False,
+    no_static_gate: Annotated[bool, typer.Option(
+        "--no-static-gate", help="For testing the verifier only: the static gate's rejections are recorded but do not "
+                                 "stop the candidate, to show the later phases hold on their own.")] = False,
     db: DbOption = None,
 ) -> None:
     """Verify one candidate: static gate, isolated build, correctness trials and probes, then timing."""
@@ -76,7 +79,8 @@ def verify_command(
     except StoreError as exc:
         fail(escape(str(exc)))
     options = VerifyOptions(device=device, time_candidate=not no_timing, compile_baseline=not no_compile_baseline,  # type: ignore[arg-type]
-                            remeasure_above=remeasure_above, sanitize=sanitize, timing_protocol=timing_protocol.value)
+                            remeasure_above=remeasure_above, sanitize=sanitize, timing_protocol=timing_protocol.value,
+                            static_gate=not no_static_gate)
     with store:
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))

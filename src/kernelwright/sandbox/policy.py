@@ -100,6 +100,7 @@ class PythonPolicy(_Frozen):
     introspection_builtins: frozenset[str]
     introspection_attrs: frozenset[str]
     dynamic_attr_builtins: frozenset[str]
+    module_table_attrs: frozenset[str]
     mutating_attr_builtins: frozenset[str]
     setattr_dunders: frozenset[str]
     class_mutation_attrs: frozenset[str]

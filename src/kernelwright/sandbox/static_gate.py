@@ -594,9 +594,16 @@ class _PythonChecker:
                         self.emit("PY_FILE_IO", node, name)
                     if name := self.builtin(node, self.py.introspection_builtins):
                         self.emit("INTROSPECTION", node, name)
+                    parent = self.parents.get(id(node))
+                    if (name := self.builtin(node, self.py.dynamic_attr_builtins)) \
+                            and not (isinstance(parent, ast.Call) and parent.func is node):
+                        self.emit("STRING_REACH", node, f"{name} passed as a value")
             elif isinstance(node, ast.Attribute):
                 if node.attr in refs:
                     self.emit("REFERENCE_MODEL_USE", node, _unparse(node))
+                parent = self.parents.get(id(node))
+                if node.attr in self.py.module_table_attrs and not (isinstance(parent, ast.Call) and parent.func is node):
+                    self.emit("STRING_REACH", node, _unparse(node))
                 if node.attr in self.py.introspection_attrs and not isinstance(node.ctx, ast.Store):
                     self.emit("INTROSPECTION", node, _unparse(node))
                 if node.attr in self.py.lazy_tensor_methods:

@@ -1,17 +1,19 @@
 """Correctness worker: runs the candidate on harness inputs and saves what it returns.
 
 Runs isolated (see kernelwright.sandbox.isolation). It holds no expected outputs and decides nothing:
-the trusted orchestrator compares the saved outputs with the float64 reference. Every contiguous tensor input
+the trusted orchestrator compares the saved outputs with the float64 reference. Everything after the candidate's
+import runs from a private namespace and hands back through kernelwright.sandbox.sealed (outputs and the facts
+about the inputs as record files, the report through a pre-bound JSON encoder). Every contiguous tensor input
 sits between two guard bands of all-ones bytes (NaN in every float format): a read past either end of an input
 brings NaN into the result instead of whatever memory happened to be there, and a write past it changes the
-bands, which the worker reports.
+bands, which the sealed facts report.
 Usage: python -m kernelwright.verify.candidate_worker JOB_DIR
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,23 +23,37 @@ import torch
 
 from .attribution import attribute
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
+from ..sandbox.sealed import Sealed, private_functions, seal
 from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 
 GUARD_BYTES = 4096  # each side of every input; a multiple of every element size and of the allocators' alignment
+# Everything that runs once candidate code is loaded, called from a private namespace.
+AFTER_IMPORT = ("_after_import", "_build_model", "_call", "_guarded", "_to_device", "_poison", "_sync")
 
 
 def run(job: Path) -> dict[str, Any]:
     request = json.loads((job / "request.json").read_text())
     (job / "request.json").unlink()  # what the harness plans is no business of the candidate's
-    device, dtype = request["device"], DTYPES[request["dtype"]]
     torch.set_num_threads(int(request.get("threads", 2)))
     source = (job / request["candidate"]).read_text()
+    # Bound before the candidate loads: what runs after it reaches nothing the candidate can rebind by name.
+    sealed = seal(str(job), watched=globals(), guard_bytes=GUARD_BYTES)
+    after = private_functions(globals(), AFTER_IMPORT)["_after_import"]
     result: dict[str, Any] = {"ok": True, "calls": [], "models": []}
     try:
         module = exec_candidate(source, "candidate.py", cached_loader(request["extensions"]))
     except Exception as exc:
-        return {**result, "ok": False, "stage": "import", **error_record(exc)}
+        result = {**result, "ok": False, "stage": "import", **error_record(exc)}
+    else:
+        result = after(module, request, job, sealed, result)
+    sealed.report("result.json", result)
+    return result
+
+
+def _after_import(module: Any, request: dict[str, Any], job: Path, sealed: Sealed,
+                  result: dict[str, Any]) -> dict[str, Any]:
+    device, dtype = request["device"], DTYPES[request["dtype"]]
     models: dict[str, torch.nn.Module] = {}
     for spec in request["models"]:
         try:
@@ -48,7 +64,8 @@ def run(job: Path) -> dict[str, Any]:
     kept: dict[str, tuple[list[Any], list[torch.Tensor | None]]] = {}
     for call in request["calls"]:
         try:
-            result["calls"].append(_call(call, models[call["model"]], job, device, kept, request.get("output_bytes", [])))
+            result["calls"].append(_call(call, models[call["model"]], job, device, kept,
+                                         request.get("output_bytes", []), sealed))
         except Exception as exc:
             return {**result, "ok": False, "stage": f"forward (call {call['id']})", **error_record(exc)}
     # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
@@ -74,7 +91,10 @@ def _build_model(module: Any, spec: dict, job: Path, device: str, dtype: torch.d
     return model, adopt_weights(model, torch.load(job / spec["state_dict"], weights_only=True))
 
 
-def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict, output_bytes: list[int]) -> dict:
+def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict, output_bytes: list[int],
+          sealed: Sealed) -> dict:
+    """One forward call. Its outputs, and the facts about its inputs (changed, guard bands written, aliased by an
+    output) and about the worker (tampering), leave through the sealed record file `out_ID.kw`."""
     fresh = [_to_device(x, device) for x in torch.load(job / call["inputs"], weights_only=True)]
     spacer = torch.empty(int(call.get("spacer", 0)), dtype=torch.uint8, device=device)
     if call.get("reuse"):
@@ -84,7 +104,7 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
                 target.copy_(value)
     else:
         inputs, bands = (list(pair) for pair in zip(*(_guarded(x) for x in fresh))) if fresh else ([], [])
-    before = [_digest(x) for x in inputs]
+    before = [sealed.digest(x) for x in inputs]
     _poison(device, output_bytes)
     _sync(device)
     CountingExtension.calls.clear()
@@ -94,17 +114,13 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     _sync(device)
     elapsed = time.perf_counter() - started
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-    types = [type(o).__name__ if type(o) is not torch.Tensor else "Tensor" for o in outputs]
-    saved = [o.detach().to("cpu", copy=True) if type(o) is torch.Tensor else None for o in outputs]
-    aliases = [_aliases(o, inputs) for o in outputs]
-    changed = [i for i, (x, digest) in enumerate(zip(inputs, before)) if _digest(x) != digest]
-    overrun = [i for i, band in enumerate(bands) if band is not None and not _bands_intact(band)]
-    torch.save(saved, job / f"out_{call['id']}.pt")
+    facts = sealed.call_facts(inputs, bands, before, outputs)
+    tampering = "\n".join(sealed.tampering()).encode()
+    sealed.write(f"out_{call['id']}.kw", [facts, tampering, *outputs])
     if call.get("keep"):
         kept[call["id"]] = (inputs, bands)
     del spacer
-    return {"id": call["id"], "types": types, "aliases": aliases, "inputs_changed": changed,
-            "guards_written": overrun, "seconds": elapsed, "own_calls": dict(CountingExtension.calls)}
+    return {"id": call["id"], "seconds": elapsed, "own_calls": dict(CountingExtension.calls)}
 
 
 def _guarded(value: Any) -> tuple[Any, torch.Tensor | None]:
@@ -120,32 +136,14 @@ def _guarded(value: Any) -> tuple[Any, torch.Tensor | None]:
     return view, band
 
 
-def _bands_intact(band: torch.Tensor) -> bool:
-    return bool((band[:GUARD_BYTES] == 255).all()) and bool((band[-GUARD_BYTES:] == 255).all())
 
 
 def _to_device(value: Any, device: str) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def _digest(value: Any) -> str | None:
-    if not isinstance(value, torch.Tensor):
-        return None
-    data = value.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes()
-    return hashlib.sha256(data).hexdigest()
 
 
-def _aliases(output: Any, inputs: list[Any]) -> bool:
-    if type(output) is not torch.Tensor:
-        return False
-    start = output.untyped_storage().data_ptr()
-    end = start + output.untyped_storage().nbytes()
-    for value in inputs:
-        if isinstance(value, torch.Tensor) and value.device == output.device:
-            other = value.untyped_storage().data_ptr()
-            if start < other + value.untyped_storage().nbytes() and other < end:
-                return True
-    return False
 
 
 def _poison(device: str, sizes: list[int]) -> None:
@@ -161,9 +159,9 @@ def _sync(device: str) -> None:
 
 
 def main() -> None:
-    job = Path(sys.argv[1])
-    result = run(job)
-    (job / "result.json").write_text(json.dumps(result))
+    exit_now = os._exit  # bound before the candidate loads: no atexit hook of the candidate's runs after the report
+    run(Path(sys.argv[1]))
+    exit_now(0)
 
 
 if __name__ == "__main__":

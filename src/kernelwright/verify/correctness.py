@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import shutil
@@ -17,6 +16,7 @@ import torch
 from ..sandbox.build import BuildOutcome
 from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
 from ..tasks import Task
+from ..sandbox.sealed import parse_facts, read_sealed
 from .compare import Mismatch, compare_outputs, comparison_device
 from .models import CorrectnessReport, TrialFailure
 from .plan import Plan, Shape, make_plan
@@ -140,14 +140,20 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
         if call is None:
             continue
         report.trials_run += 1
-        got = load_worker_tensors(job, f"out_{trial.id}.pt")
+        sealed = load_sealed_call(job, f"out_{trial.id}.kw")
+        if sealed is None:
+            report.probes.setdefault("harness", f"call {trial.id} left no readable sealed record")
+            continue
+        got, facts, tampering = sealed
+        if tampering:
+            report.probes.setdefault("harness", f"in call {trial.id}: {tampering}")
         outputs[trial.id] = got
         expected_id = trial.source_trial if trial.purpose == "same_address" else (
             trial.source_trial if trial.purpose == "determinism" else trial.id)
         expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
         problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device)
-        problems += _contract_problems(task, call)
+        problems += _contract_problems(task, facts, len(got))
         for name, count in call.get("own_calls", {}).items():
             report.own_calls[name] = report.own_calls.get(name, 0) + count
         if not call.get("own_calls"):
@@ -172,24 +178,29 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
             report.probes["determinism"] = "ok" if same else "outputs differ bitwise between two runs on the same inputs"
 
 
-def _contract_problems(task: Task, call: dict[str, Any]) -> list[Mismatch]:
+def _contract_problems(task: Task, facts: dict[str, list[int]], outputs: int) -> list[Mismatch]:
     problems = []
-    if call.get("inputs_changed") and not task.declarations.allow_inplace:
-        problems.append(Mismatch(output=0, reason="input_mutation", detail=f"modified input(s) {call['inputs_changed']} in place"))
-    if call.get("guards_written"):
+    if facts["inputs_changed"] and not task.declarations.allow_inplace:
+        problems.append(Mismatch(output=0, reason="input_mutation", detail=f"modified input(s) {facts['inputs_changed']} in place"))
+    if facts["guards_written"]:
         problems.append(Mismatch(output=0, reason="out_of_bounds", detail=(
-            f"wrote past the start or end of input(s) {call['guards_written']}: the harness's guard bytes around "
+            f"wrote past the start or end of input(s) {facts['guards_written']}: the harness's guard bytes around "
             "them changed (index the inputs within their numel)")))
-    for index, aliased in enumerate(call.get("aliases", [])):
-        if aliased:
+    for index in facts["aliases"]:
+        if 0 <= index < outputs:
             problems.append(Mismatch(output=index, reason="aliasing", detail="output shares memory with an input"))
     return problems
 
 
-def load_worker_tensors(job: Path, name: str) -> list[torch.Tensor | None]:
-    """Tensors a worker saved: plain tensors only (weights_only), never code."""
+def load_sealed_call(job: Path, name: str) -> tuple[list[torch.Tensor | None], dict[str, list[int]], str] | None:
+    """A call's sealed record (see kernelwright.sandbox.sealed): its outputs, the facts about its inputs and any
+    tampering the worker saw; None when absent or malformed (a worker may write anything)."""
     try:
-        value = torch.load(io.BytesIO(read_worker_file(job, name, max_bytes=4 << 30)), weights_only=True)
-    except Exception:  # a worker may write anything; unreadable output is no output
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+        values = read_sealed(read_worker_file(job, name, max_bytes=4 << 30))
+        facts_blob, tampering, *outputs = values
+        if not isinstance(facts_blob, bytes) or not isinstance(tampering, bytes) \
+                or any(isinstance(v, bytes) for v in outputs):
+            return None
+        return outputs, parse_facts(facts_blob), tampering.decode("utf-8", errors="replace")  # type: ignore[return-value]
+    except (OSError, ValueError):
+        return None

@@ -12,9 +12,9 @@ DISTRIBUTIONS: tuple[Distribution, ...] = ("normal", "uniform", "large", "tiny_z
 
 
 def draw(shape: torch.Size, distribution: Distribution, generator: torch.Generator) -> torch.Tensor:
-    """A float64 tensor of the given distribution (signed, varied values)."""
+    """A float64 tensor of the given distribution (signed, varied values), on the generator's device."""
     if distribution == "normal":
-        return torch.randn(shape, generator=generator, dtype=torch.float64)
+        return torch.randn(shape, generator=generator, dtype=torch.float64, device=generator.device)
     if distribution == "uniform":
         return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1
     if distribution == "large":

@@ -30,6 +30,7 @@ FLAGS: dict[str, tuple[FlagKind, str]] = {
     "stream_injection": ("integrity", "stream injection"),
     "below_roofline": ("integrity", "faster than the hardware allows"),
     "recheck_failed": ("integrity", "phase detection / re-check failed"),
+    "harness_tampered": ("integrity", "harness tampered with"),
     # the sandbox
     "isolation_network": ("harness", "ISOLATION"),
     "isolation_filesystem": ("harness", "ISOLATION"),

@@ -22,7 +22,6 @@ Usage of the trusted helper process: python -m kernelwright.verify.timing prepar
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -121,6 +120,9 @@ class TimingReport(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
     rechecked: int = 0
+    # The chance that re-checking caught a candidate that skips its work on 5% of timed calls at random:
+    # 1 - 0.95 ** rechecked (which calls are checked is secret, and their inputs look like every other call's).
+    recheck_catches_5pct: float | None = None
     recheck_failures: list[str] = Field(default_factory=list)
     candidate_init_ms: float | None = None  # ModelNew(...) construction (weight preprocessing), timed apart
     compile_error: str | None = None
@@ -635,13 +637,14 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
     import torch
 
     from ..sandbox.isolation import read_worker_file
+    from ..sandbox.sealed import SealedFileError, read_sealed
     from .compare import compare_outputs, comparison_device
     from .policy import load_tolerances
 
-    saved = {}
+    saved, tampered = {}, []
     for entry in result.get("rechecks") or []:
         call = entry.get("call") if isinstance(entry, dict) else None
-        if isinstance(call, int) and call in recheck and entry.get("file") == f"recheck_{call}.pt":
+        if isinstance(call, int) and call in recheck and entry.get("file") == f"recheck_{call}.kw":
             saved[call] = entry["file"]
     reached = {c for c in recheck if c < report.subjects["candidate"].n}
     limit = int((work.output_bytes if work else 0) * 1.1) + 2**20 if work else 2**31
@@ -652,20 +655,26 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
             report.recheck_failures.append(f"call {call}: its outputs were not saved")
             continue
         try:
-            got = torch.load(io.BytesIO(read_worker_file(job, saved[call], limit)), weights_only=True)
-        except Exception as exc:
+            tampering, *got = read_sealed(read_worker_file(job, saved[call], limit))
+            if not isinstance(tampering, bytes) or any(isinstance(value, bytes) for value in got):
+                raise SealedFileError("not a re-check record")
+        except (OSError, ValueError) as exc:
             report.recheck_failures.append(f"call {call}: saved outputs unreadable ({type(exc).__name__})")
             continue
+        if tampering:
+            tampered.append(f"call {call}: {tampering.decode('utf-8', errors='replace')}"[:300])
         expected = torch.load(trusted / f"expected_p{index}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_p{index}.pt", weights_only=True)
-        if not isinstance(got, list):
-            report.recheck_failures.append(f"call {call}: saved outputs are not a list")
-            continue
         problems = compare_outputs(got, expected, eager, dtype, policy, task.declarations.tolerance, device)
         report.rechecked += 1
         if problems:
             report.recheck_failures.append(f"call {call} (pool entry {index}), output {problems[0].output}: "
                                            f"{problems[0].detail}"[:500])
+    report.recheck_catches_5pct = round(1 - 0.95 ** report.rechecked, 3)
+    found = [str(t) for t in result.get("tampering") or [] if isinstance(t, str)]
+    if tampered or found:
+        report.flags.append(flag("harness_tampered", "the candidate tampered with the timing worker: "
+                                 + "; ".join((tampered + found)[:3])))
     if report.recheck_failures:
         report.flags.append(flag("recheck_failed", f"{len(report.recheck_failures)} of {len(reached)} re-checked "
                                  f"timed calls wrong; first: {report.recheck_failures[0]}"[:600]))

@@ -10,7 +10,7 @@ Protocol, per subject (eager = the task's Model, compile = torch.compile of it, 
 - rounds: in each round every subject runs one block of `block_calls` timed calls, in an order that rotates
   by one subject per round;
 - inputs: every call gets fresh content in the same working buffers (written outside the timed window): a new
-  normal draw on the device, mapped into the task's input domain, except the candidate calls the orchestrator
+  float64 normal draw on the device, mapped into the task's input domain and cast, as the pool's are, except the candidate calls the orchestrator
   picked for re-checking, which get one entry each of the input pool (same distribution, float64 expected
   outputs known to the orchestrator). No content is ever repeated, so caching outputs gains nothing, and a
   re-checked call looks like any other. The pool files are deleted before the candidate is imported;
@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import time
+import types
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -44,16 +45,16 @@ from typing import Any
 import torch
 
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
-from ..sandbox.worker_result import error_record, write_and_exit
+from ..sandbox.sealed import Sealed, private_functions, seal
+from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
-from .distributions import apply_domain
+from .distributions import apply_domain, draw
 from .stats import median, relative_standard_error
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
 _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
 _torch_save = torch.save
-_normal_ = torch.Tensor.normal_
 _zero_ = torch.Tensor.zero_
 
 SUBJECT_ORDER = ("eager", "compile", "candidate")
@@ -84,16 +85,25 @@ def run(job: Path) -> dict[str, Any]:
     (job / "request.json").unlink()  # the plan (which calls are re-checked) is no business of the candidate's
     result: dict[str, Any] = {"ok": True, "notes": [], "subjects": {}, "blocks": [], "rechecks": [],
                               "bad_outputs": [], "patched": [], "state": {}, "own_calls": {}}
+    # Bound before the candidate loads (see kernelwright.sandbox.sealed): the re-checked outputs, the report and
+    # every function that runs after the import reach nothing the candidate can rebind by name.
+    sealed = seal(str(job), watched=globals())
+    after = private_functions(globals(), [name for name, value in globals().items()
+                                          if isinstance(value, types.FunctionType) and value.__module__ == __name__])
+    stage_error, describe = StageError, _error
     try:
-        _run(job, request, result, started)
-    except StageError as exc:
-        result.update(ok=False, stage=exc.stage, **_error(exc.cause))
+        after["_run"](job, request, result, started, sealed, after)
+    except stage_error as exc:
+        result.update(ok=False, stage=exc.stage, **describe(exc.cause))
     except Exception as exc:  # the harness's own failure: still a report, never a silent crash
-        result.update(ok=False, stage="worker", **_error(exc))
+        result.update(ok=False, stage="worker", **describe(exc))
+    result["tampering"] = sealed.tampering()
+    sealed.report("result.json", result)
     return result
 
 
-def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: float) -> None:
+def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: float, sealed: Sealed,
+         after: dict[str, Any]) -> None:
     settings = {**DEFAULTS, **request.get("settings", {})}
     deadline = started + float(settings["deadline_s"])
     device, dtype = request["device"], DTYPES[request["dtype"]]
@@ -124,10 +134,10 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
             if not isinstance(value, torch.Tensor):
                 work[position] = value
             elif index is None and value.is_floating_point():
-                _normal_(work[position], generator=generator)
+                # The pool's own procedure (float64 draw, domain, cast): a fresh call's inputs are not told apart
+                # from a re-checked one's by their statistics (a float32 draw sits on another lattice).
                 domain = domains[position] if position < len(domains) else "real"
-                if domain != "real":
-                    work[position].copy_(apply_domain(work[position], domain))
+                work[position].copy_(apply_domain(draw(value.shape, "normal", generator), domain))
             else:
                 work[position].copy_(value)
 
@@ -143,6 +153,16 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
     with _stage("import"):
         module = exec_candidate((job / request["candidate"]).read_text(), "candidate.py",
                                 cached_loader(request["extensions"]))
+    after["_after_import"](module, request, result, subjects, init_inputs, state, load, work, settings, prims,
+                           job, deadline, originals, sealed)
+
+
+def _after_import(module: Any, request: dict[str, Any], result: dict[str, Any], subjects: dict[str, Any],
+                  init_inputs: list[Any], state: dict[str, Any], load: Callable[[int | None], None], work: list[Any],
+                  settings: dict[str, Any], prims: _CudaPrimitives | None, job: Path, deadline: float,
+                  originals: dict[str, Any], sealed: Sealed) -> None:
+    """Everything from ModelNew() on, called from the private namespace."""
+    device, dtype = request["device"], DTYPES[request["dtype"]]
     with _stage("ModelNew()"):
         torch.manual_seed(int(request["model"]["seed"]))
         began = _perf_ns()
@@ -161,7 +181,7 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
         result["method"], result["calls_per_sample"] = method, per_sample
         result["own_calls_setup"] = dict(CountingExtension.calls)  # warm-up (and graph capture: replays call nothing)
         CountingExtension.calls.clear()
-        _rounds(measures, settings, recheck, job, result, deadline, prims)
+        _rounds(measures, settings, recheck, sealed, result, deadline, prims)
         result["own_calls"] = dict(CountingExtension.calls)
     result["state"]["after"] = state_snapshot()
     result["patched"] = patched_since(originals)
@@ -351,7 +371,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 # ---------------------------------------------------------------------------------------------- rounds
 
 
-def _rounds(measures: dict[str, Measure], settings: dict[str, Any], recheck: dict[int, int], job: Path,
+def _rounds(measures: dict[str, Measure], settings: dict[str, Any], recheck: dict[int, int], sealed: Sealed,
             result: dict[str, Any], deadline: float, prims: _CudaPrimitives | None) -> None:
     names = [n for n in SUBJECT_ORDER if n in measures]
     samples = {n: result["subjects"].setdefault(n, {}) for n in names}
@@ -375,7 +395,7 @@ def _rounds(measures: dict[str, Measure], settings: dict[str, Any], recheck: dic
                     outputs, synced, plain = measure(pool_index)
                     _check_types(name, call, outputs, result)
                     if pool_index is not None:
-                        _save_recheck(call, pool_index, outputs, job, result)
+                        _save_recheck(call, pool_index, outputs, sealed, result)
                     entry["samples_ms"].append(synced)
                     entry["plain_ms"].append(plain)
                     entry["rounds"].append(round_index)
@@ -417,11 +437,11 @@ def _check_types(name: str, call: int, outputs: Outputs, result: dict[str, Any])
                                          "not a plain torch.Tensor")
 
 
-def _save_recheck(call: int, pool_index: int, outputs: Outputs, job: Path, result: dict[str, Any]) -> None:
-    """Copies the outputs out right after the call (no lazy value survives) for the orchestrator to compare."""
-    saved = [o.detach().to("cpu", copy=True) if type(o) is torch.Tensor else None for o in outputs]
-    name = f"recheck_{call}.pt"
-    _torch_save(saved, job / name)
+def _save_recheck(call: int, pool_index: int, outputs: Outputs, sealed: Sealed, result: dict[str, Any]) -> None:
+    """Copies the outputs out right after the call (no lazy value survives), through the sealed record file, for
+    the orchestrator to compare; with what the seal saw tampered with so far."""
+    name = f"recheck_{call}.kw"
+    sealed.write(name, ["\n".join(sealed.tampering()).encode(), *outputs])
     result["rechecks"].append({"call": call, "pool": pool_index, "file": name})
 
 
@@ -660,9 +680,11 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 def main() -> None:
-    job = Path(sys.argv[1])
-    result = run(job)
-    write_and_exit(job, result)
+    exit_now = os._exit  # bound before the candidate loads: no atexit hook of the candidate's runs after the report
+    run(Path(sys.argv[1]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    exit_now(0)
 
 
 if __name__ == "__main__":

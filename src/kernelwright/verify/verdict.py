@@ -97,7 +97,7 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
 
 
 def _correctness(found: CorrectnessOutcome) -> Decision:
-    """A hang, then a crash, then wrong trials, then nondeterminism, then a failed caching probe, then an own
+    """A hang, then a crash, then tampering with the worker, then wrong trials, then nondeterminism, then a failed caching probe, then an own
     extension never called."""
     report = found.report
     if found.timed_out:
@@ -106,6 +106,9 @@ def _correctness(found: CorrectnessOutcome) -> Decision:
     if not found.worker_ok:
         first = found.error.splitlines()[0] if found.error else "no detail"
         return Decision("RUNTIME_ERROR", found.stage, f"{found.stage} failed: {first}")
+    if "harness" in report.probes:
+        return Decision("SUSPECT", "harness_tampered",
+                        f"the candidate tampered with the worker that runs it: {report.probes['harness']}")
     trials = [f for f in report.failures if f.purpose == "trial"]
     if trials:
         return Decision("INCORRECT", trials[0].mismatches[0].reason,
