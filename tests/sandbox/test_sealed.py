@@ -83,3 +83,16 @@ def test_private_functions_keep_calling_the_originals_after_the_module_is_reboun
     private = private_functions(module.__dict__, ["check", "verdict"])
     module.verdict = lambda: "forged"
     assert module.check() == "forged" and private["check"]() == "honest"
+
+
+def test_call_facts_name_outputs_handed_out_again_and_earlier_outputs_changed(tmp_path) -> None:
+    sealed = seal(str(tmp_path))
+    shared = torch.zeros(4)
+    first = sealed.call_facts([], [], [], [shared], [], [])
+    assert parse_facts(first)["reused"] == [] and parse_facts(first)["clobbered"] == []
+    digest = sealed.digest(shared)
+    shared.add_(1.0)  # the next call writes into what the previous one returned ...
+    again = parse_facts(sealed.call_facts([], [], [], [shared, torch.ones(2)], [shared], [digest]))
+    assert again["reused"] == [0] and again["clobbered"] == [0]
+    fresh = parse_facts(sealed.call_facts([], [], [], [torch.ones(4)], [torch.zeros(4)], [None]))
+    assert fresh["reused"] == [] and fresh["clobbered"] == []

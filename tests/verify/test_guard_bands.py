@@ -10,7 +10,7 @@ from kernelwright.verify.candidate_worker import GUARD_BYTES, _guarded
 
 def _bands_intact(band: torch.Tensor, tmp_path) -> bool:
     sealed = seal(str(tmp_path), guard_bytes=GUARD_BYTES)
-    return not parse_facts(sealed.call_facts([None], [band], [None], []))["guards_written"]
+    return not parse_facts(sealed.call_facts([None], [band], [None], [], [], []))["guards_written"]
 
 
 def test_an_input_sits_between_nan_bands_that_reveal_writes_past_either_end(tmp_path) -> None:

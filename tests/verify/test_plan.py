@@ -63,7 +63,7 @@ def test_heavy_shapes_lose_their_optional_distributions_first_and_light_shapes_k
 
 def test_probes_move_to_the_lightest_shape_when_the_heavy_one_cannot_fit() -> None:
     plan = make_plan(7, "cuda", "float32", _shapes(5 * GIB, 80 * 2**20, 20 * 2**20), True, max_bytes=8 * GIB)
-    assert _probes(plan) == {"determinism": "s2", "same_address": "s2", "one_element": "s2"}
+    assert _probes(plan) == {"determinism": "s2", "same_address": "s2", "one_element": "s2", "weights": "s2"}
     heavy = [t for t in plan.trials if t.shape == "s0"]
     assert sorted((t.distribution, t.init) for t in heavy) == [("normal", plan.inits[0]), ("normal", plan.inits[1])]
     anchor = next(t for t in plan.trials if t.keep)

@@ -46,7 +46,8 @@ _HEADER = struct.Struct("<iI")  # dtype code, ndim
 _DIM = struct.Struct("<q")
 _SIZE = struct.Struct("<Q")
 _BLOB = struct.Struct("<iQ")  # -3, length
-_FACTS = re.compile(r"changed=\[([\d, ]*)\];guards=\[([\d, ]*)\];aliases=\[([\d, ]*)\]")
+_FACTS = re.compile(r"changed=\[([\d, ]*)\];guards=\[([\d, ]*)\];aliases=\[([\d, ]*)\];"
+                    r"reused=\[([\d, ]*)\];clobbered=\[([\d, ]*)\]")
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,16 @@ class Sealed:
     """Closures bound before the candidate loads. `write(name, values)`: the values as a record file in the job
     dir (tensors by raw bytes, bytes as they are, anything else as "no tensor"); `digest(value)`: sha256 of a
     tensor's bytes (None for anything else); `raw(tensor)`: its bytes; `tampering()`: what changed since the
-    seal, in words; `call_facts(inputs, bands, digests_before, outputs)`: which inputs changed, whose guard bands
-    were written, which outputs share memory with an input (`parse_facts` reads it); `report(name, value)`: plain
+    seal, in words; `call_facts(inputs, bands, digests_before, outputs, previous, previous_digests)`: which inputs
+    changed, whose guard bands were written, which outputs share memory with an input or with the previous call's
+    outputs (still held), which of those changed since their call (`parse_facts` reads it); `report(name, value)`: plain
     data as a JSON file (NaN/Inf as null) through the C encoder bound at the seal, replacing any earlier file."""
 
     write: Callable[[str, list[Any]], int]
     digest: Callable[[Any], str | None]
     raw: Callable[[Any], bytes]
     tampering: Callable[[], list[str]]
-    call_facts: Callable[[list[Any], list[Any], list[str | None], list[Any]], bytes]
+    call_facts: Callable[[list[Any], list[Any], list[str | None], list[Any], list[Any], list[str | None]], bytes]
     report: Callable[[str, Any], None]
 
 
@@ -141,8 +143,20 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
         storage = storage_of(value)
         return device_of(value), storage_ptr(storage), storage_bytes(storage)
 
-    def call_facts(inputs: list[Any], bands: list[Any], before: list[str | None], outputs: list[Any]) -> bytes:
-        changed, overrun, aliased = [], [], []
+    def overlaps(value: Any, others: list[Any]) -> bool:
+        if kind(value) is not plain:
+            return False
+        where, start, count = span(value)
+        for other in others:
+            if kind(other) is plain:
+                other_where, other_start, other_count = span(other)
+                if other_where == where and start < other_start + other_count and other_start < start + count:
+                    return True
+        return False
+
+    def call_facts(inputs: list[Any], bands: list[Any], before: list[str | None], outputs: list[Any],
+                   previous: list[Any], previous_digests: list[str | None]) -> bytes:
+        changed, overrun, aliased, reused, clobbered = [], [], [], [], []
         index = 0
         for value in inputs:
             if before[index] is not None and digest(value) != before[index]:
@@ -155,16 +169,18 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
             index += 1
         index = 0
         for out in outputs:
-            if kind(out) is plain:
-                where, start, count = span(out)
-                for value in inputs:
-                    if kind(value) is plain:
-                        other_where, other, other_count = span(value)
-                        if other_where == where and start < other + other_count and other < start + count:
-                            aliased.append(index)
-                            break
+            if overlaps(out, inputs):
+                aliased.append(index)
+            if overlaps(out, previous):
+                reused.append(index)
             index += 1
-        return f"changed={changed};guards={overrun};aliases={aliased}".encode()
+        index = 0
+        for old in previous:
+            if previous_digests[index] is not None and digest(old) != previous_digests[index]:
+                clobbered.append(index)
+            index += 1
+        return (f"changed={changed};guards={overrun};aliases={aliased};reused={reused};"
+                f"clobbered={clobbered}").encode()
 
     encoder = _c_encoder()
     floating, dictionary, sequence, text, finite = builtins.float, builtins.dict, (builtins.list, builtins.tuple), \
@@ -286,5 +302,7 @@ def parse_facts(data: bytes) -> dict[str, list[int]]:
     match = _FACTS.fullmatch(data.decode("ascii", errors="replace"))
     if match is None:
         raise SealedFileError("malformed call facts")
-    changed, guards, aliases = ([int(n) for n in group.split(",") if n.strip()] for group in match.groups())
-    return {"inputs_changed": changed, "guards_written": guards, "aliases": aliases}
+    changed, guards, aliases, reused, clobbered = ([int(n) for n in group.split(",") if n.strip()]
+                                                   for group in match.groups())
+    return {"inputs_changed": changed, "guards_written": guards, "aliases": aliases, "reused": reused,
+            "clobbered": clobbered}

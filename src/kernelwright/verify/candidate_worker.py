@@ -29,7 +29,10 @@ from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 
 GUARD_BYTES = 4096  # each side of every input; a multiple of every element size and of the allocators' alignment
 # Everything that runs once candidate code is loaded, called from a private namespace.
-AFTER_IMPORT = ("_after_import", "_build_model", "_call", "_guarded", "_to_device", "_poison", "_sync")
+AFTER_IMPORT = ("_after_import", "_build_model", "_call", "_guarded", "_to_device", "_poison", "_sync", "_bytes")
+# Outputs up to this size are hashed after their call to see whether the next call changes them (larger ones are
+# only checked for storage handed out again: hashing gigabytes a call would dominate the phase).
+CLOBBER_CHECK_BYTES = 256 * 2**20
 
 
 def run(job: Path) -> dict[str, Any]:
@@ -62,10 +65,11 @@ def _after_import(module: Any, request: dict[str, Any], job: Path, sealed: Seale
             return {**result, "ok": False, "stage": f"ModelNew() for weights {spec['id']}", **error_record(exc)}
         result["models"].append({"id": spec["id"], "weights": weights})
     kept: dict[str, tuple[list[Any], list[torch.Tensor | None]]] = {}
+    last: dict[str, list[Any]] = {"outputs": [], "digests": []}  # the previous call's outputs, held alive
     for call in request["calls"]:
         try:
             result["calls"].append(_call(call, models[call["model"]], job, device, kept,
-                                         request.get("output_bytes", []), sealed))
+                                         request.get("output_bytes", []), sealed, last))
         except Exception as exc:
             return {**result, "ok": False, "stage": f"forward (call {call['id']})", **error_record(exc)}
     # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
@@ -92,9 +96,10 @@ def _build_model(module: Any, spec: dict, job: Path, device: str, dtype: torch.d
 
 
 def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict, output_bytes: list[int],
-          sealed: Sealed) -> dict:
+          sealed: Sealed, last: dict[str, list[Any]]) -> dict:
     """One forward call. Its outputs, and the facts about its inputs (changed, guard bands written, aliased by an
-    output) and about the worker (tampering), leave through the sealed record file `out_ID.kw`."""
+    output), about the previous call's outputs (storage handed out again, changed since) and about the worker
+    (tampering), leave through the sealed record file `out_ID.kw`."""
     fresh = [_to_device(x, device) for x in torch.load(job / call["inputs"], weights_only=True)]
     spacer = torch.empty(int(call.get("spacer", 0)), dtype=torch.uint8, device=device)
     if call.get("reuse"):
@@ -114,9 +119,11 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     _sync(device)
     elapsed = time.perf_counter() - started
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-    facts = sealed.call_facts(inputs, bands, before, outputs)
+    facts = sealed.call_facts(inputs, bands, before, outputs, last["outputs"], last["digests"])
     tampering = "\n".join(sealed.tampering()).encode()
     sealed.write(f"out_{call['id']}.kw", [facts, tampering, *outputs])
+    last["outputs"] = outputs
+    last["digests"] = [sealed.digest(o) if _bytes(o) <= CLOBBER_CHECK_BYTES else None for o in outputs]
     if call.get("keep"):
         kept[call["id"]] = (inputs, bands)
     del spacer
@@ -136,6 +143,10 @@ def _guarded(value: Any) -> tuple[Any, torch.Tensor | None]:
     return view, band
 
 
+
+
+def _bytes(value: Any) -> int:
+    return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
 
 
 def _to_device(value: Any, device: str) -> Any:

@@ -13,7 +13,7 @@ from ..tasks.models import Tolerance
 from .policy import TolerancePolicy
 
 Reason = Literal["count", "type", "shape", "dtype", "nonfinite", "elementwise", "frobenius", "integer", "input_mutation",
-                 "aliasing", "out_of_bounds"]
+                 "aliasing", "out_of_bounds", "output_reused"]
 
 
 CHUNK_CPU = 1 << 20

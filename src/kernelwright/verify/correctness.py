@@ -69,8 +69,8 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
             "extensions": [{"key": b.key, "module": b.module, "library": b.library, "toolchain": b.toolchain.model_dump_json()}
                            for b in builds],
-            "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(m.rsplit("-", 1)[1]),
-                        "state_dict": f"inputs/state_{m}.pt"} for m in reference["models"]],
+            "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(info["seed"]),
+                        "state_dict": f"inputs/state_{m}.pt"} for m, info in reference["models"].items()],
             "calls": [{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
                        "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1)} for i, t in enumerate(usable)],
             "output_bytes": sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
@@ -139,6 +139,10 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
         call = calls.get(trial.id)
         if call is None:
             continue
+        if trial.purpose == "weights" and report.weights.get(trial.model_id) != "loaded":
+            report.probes["weights"] = ("not applicable: ModelNew's parameters differ from Model's by name or shape, "
+                                        "so it keeps its own seeded weights")
+            continue
         report.trials_run += 1
         sealed = load_sealed_call(job, f"out_{trial.id}.kw")
         if sealed is None:
@@ -189,6 +193,13 @@ def _contract_problems(task: Task, facts: dict[str, list[int]], outputs: int) ->
     for index in facts["aliases"]:
         if 0 <= index < outputs:
             problems.append(Mismatch(output=index, reason="aliasing", detail="output shares memory with an input"))
+    for index in facts["reused"]:
+        problems.append(Mismatch(output=index, reason="output_reused", detail=(
+            "output uses the same memory as an output of the previous call, which the caller still holds: the next "
+            "call overwrites what it returned (allocate each output, e.g. torch::empty)")))
+    for index in facts["clobbered"]:
+        problems.append(Mismatch(output=index, reason="output_reused", detail=(
+            f"output {index} of the previous call changed during this call: returned results must stay as returned")))
     return problems
 
 

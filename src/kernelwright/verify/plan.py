@@ -44,8 +44,14 @@ class Trial(BaseModel):
     init: int
     distribution: Distribution
     input_seed: int
-    purpose: Literal["trial", "determinism", "same_address", "one_element", "new_address"] = "trial"
+    purpose: Literal["trial", "determinism", "same_address", "one_element", "new_address", "weights"] = "trial"
     source_trial: str | None = None
+    weights_seed: int | None = None  # "weights": ModelNew built under `init`, then given the weights of this seed
+
+    @property
+    def model_id(self) -> str:
+        """The reference model this trial runs: one per shape, init and (weights probe) weights seed."""
+        return f"{self.shape}-{self.init}" + (f"-w{self.weights_seed}" if self.weights_seed else "")
     reuse: str | None = None
     keep: bool = False
 
@@ -72,7 +78,7 @@ class Plan(BaseModel):
 def make_plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: bool,
               max_bytes: int | None = MAX_PLAN_BYTES) -> Plan:
     """Every distribution on every shape with the first init; the other init on the normal distribution;
-    then the integrity probes on the first shape. Over `max_bytes` of files, optional distributions of heavy
+    then the integrity probes on the first shape (and, for a task with weights, the weights probe). Over `max_bytes` of files, optional distributions of heavy
     shapes are left out (`_thin`), and if that is not enough the probes move to the lightest shape."""
     plan = _plan(seed, device, dtype, shapes, has_weights, max_bytes, shapes[0])
     lightest = min(shapes, key=lambda s: s.fresh_bytes if s.fresh_bytes is not None else 0)
@@ -106,6 +112,9 @@ def _plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: 
     add(shape=first.shape, init=first.init, distribution="uniform", purpose="same_address",
         source_trial=second.id, reuse=first.id)
     add(shape=first.shape, init=first.init, distribution="normal", purpose="one_element", source_trial=first.id)
+    if has_weights:  # weights that no seeded construction makes: a ModelNew that ignores what it is given fails
+        add(shape=first.shape, init=first.init, distribution="normal", purpose="weights",
+            weights_seed=seed % 100_000 + 50_001)
     _thin(plan)
     return plan
 

@@ -32,17 +32,22 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     drawn: dict[str, list[Any]] = {}
     sources = {t.source_trial for t in plan.trials if t.purpose == "one_element"}
     for trial in plan.trials:
-        model_id = f"{trial.shape}-{trial.init}"
+        model_id = trial.model_id
         if trial.purpose in ("determinism", "same_address"):
             # Same inputs as the trial it repeats, so the same expected outputs: the judge reads that trial's files.
             report["trials"][trial.id] = {**report["trials"][trial.source_trial or ""], "model": model_id}
             continue
         if model_id not in models:
             built = instantiate(task, shapes[trial.shape], device=plan.device, seed=trial.init, dtype=plan.dtype)
+            if trial.weights_seed:
+                donor = instantiate(task, shapes[trial.shape], device=plan.device, seed=trial.weights_seed,
+                                    dtype=plan.dtype)
+                built.model.load_state_dict(donor.model.state_dict())
             torch.save(built.init_inputs, inputs_dir / f"init_{model_id}.pt")
             torch.save(built.model.state_dict(), inputs_dir / f"state_{model_id}.pt")
             models[model_id] = (built.model, float64_copy(built.model))
-            report["models"][model_id] = {"params": sum(p.numel() for p in built.model.parameters())}
+            report["models"][model_id] = {"params": sum(p.numel() for p in built.model.parameters()),
+                                          "seed": trial.init}
         inputs = _inputs_for(trial, task, shapes[trial.shape], plan, dtype, drawn)
         if trial.id in sources:  # only the probes' sources are drawn on again: at nominal GPU sizes each is GBs
             drawn[trial.id] = inputs

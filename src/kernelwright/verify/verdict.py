@@ -97,7 +97,7 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
 
 
 def _correctness(found: CorrectnessOutcome) -> Decision:
-    """A hang, then a crash, then tampering with the worker, then wrong trials, then nondeterminism, then a failed caching probe, then an own
+    """A hang, then a crash, then tampering with the worker, then wrong trials, then ignored weights, then nondeterminism, then a failed caching probe, then an own
     extension never called."""
     report = found.report
     if found.timed_out:
@@ -113,9 +113,14 @@ def _correctness(found: CorrectnessOutcome) -> Decision:
     if trials:
         return Decision("INCORRECT", trials[0].mismatches[0].reason,
                         f"{len(trials)} of {report.trials_run} trials wrong; first: {trials[0].line()}")
+    weights = [f for f in report.failures if f.purpose == "weights"]
+    if weights:
+        return Decision("INCORRECT", "weights_ignored",
+                        "correct with the weights of its own seeded construction, wrong with other weights loaded "
+                        f"into it (are its parameters used?): {weights[0].line()}")
     if report.probes.get("determinism", "ok") != "ok":
         return Decision("NONDETERMINISTIC", "determinism", report.probes["determinism"])
-    probes = [f for f in report.failures if f.purpose != "trial"]
+    probes = [f for f in report.failures if f.purpose not in ("trial", "weights")]
     if probes:
         return Decision("SUSPECT", f"probe:{probes[0].purpose}", f"correct on every trial but not on the "
                         f"{probes[0].purpose} probe (result caching?): {probes[0].line()}")

@@ -115,6 +115,26 @@ torch::Tensor gelu_forward(torch::Tensor x) {
     return out;
 }
 
+// RMSNorm over the last dimension, scaled by `weight` (level1/9_rms_norm).
+torch::Tensor rms_norm_forward(torch::Tensor x, torch::Tensor weight, double eps) {
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32, "expects float32");
+    auto input = x.contiguous();
+    auto gain = weight.contiguous();
+    auto out = torch::empty_like(input);
+    const int64_t dim = input.size(-1), rows = input.numel() / dim;
+    const float* src = input.data_ptr<float>();
+    const float* g = gain.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        double total = 0.0;
+        for (int64_t c = 0; c < dim; ++c) total += static_cast<double>(src[r * dim + c]) * src[r * dim + c];
+        const double inverse = 1.0 / std::sqrt(total / static_cast<double>(dim) + eps);
+        for (int64_t c = 0; c < dim; ++c) dst[r * dim + c] = static_cast<float>(src[r * dim + c] * inverse * g[c]);
+    }
+    return out;
+}
+
 // ---- wrong numerics
 torch::Tensor softmax_unstable(torch::Tensor x) { return softmax_new(x, false, 0, 1.0f); }
 torch::Tensor softmax_rounded(torch::Tensor x, int64_t rounding) { return softmax_new(x, true, static_cast<int>(rounding), 1.0f); }
@@ -165,6 +185,17 @@ torch::Tensor copy_input(torch::Tensor x) {
 }
 
 torch::Tensor uninitialised(torch::Tensor x) { return torch::empty_like(x); }
+
+// ---- outputs handed out again: one namespace-scope buffer, returned by every call
+torch::Tensor reused_output;
+
+torch::Tensor softmax_shared_buffer(torch::Tensor x) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    if (!reused_output.defined() || reused_output.sizes() != input.sizes()) reused_output = torch::empty_like(input);
+    softmax_rows(input.data_ptr<float>(), reused_output.data_ptr<float>(), input.size(0), input.size(1), true, 0, 1.0f);
+    return reused_output;
+}
 
 // ---- inputs written
 torch::Tensor softmax_inplace(torch::Tensor x) {
@@ -247,7 +278,7 @@ FUNCTIONS = [
     'softmax_forward', 'softmax_online', 'softmax_into', 'gelu_forward', 'softmax_unstable', 'softmax_rounded',
     'softmax_scaled', 'softmax_noisy', 'softmax_tile512', 'fill_like', 'copy_input', 'uninitialised',
     'softmax_inplace', 'scribble_input', 'softmax_masked_tail', 'softmax_spare_past_input', 'address_of', 'fingerprint',
-    'touch', 'library_softmax', 'crash', 'hang',
+    'touch', 'library_softmax', 'crash', 'hang', 'rms_norm_forward', 'softmax_shared_buffer',
 ]
 
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
