@@ -54,7 +54,7 @@ _FACTS = re.compile(r"changed=\[([\d, ]*)\];guards=\[([\d, ]*)\];aliases=\[([\d,
 class Sealed:
     """Closures bound before the candidate loads. `write(name, values)`: the values as a record file in the job
     dir (tensors by raw bytes, bytes as they are, anything else as "no tensor"); `digest(value)`: sha256 of a
-    tensor's bytes (None for anything else); `raw(tensor)`: its bytes; `tampering()`: what changed since the
+    tensor's bytes (None for anything else); `tampering()`: what changed since the
     seal, in words; `call_facts(inputs, bands, digests_before, outputs, previous, previous_digests)`: which inputs
     changed, whose guard bands were written, which outputs share memory with an input or with the previous call's
     outputs (still held), which of those changed since their call (`parse_facts` reads it); `report(name, value)`: plain
@@ -62,7 +62,6 @@ class Sealed:
 
     write: Callable[[str, list[Any]], int]
     digest: Callable[[Any], str | None]
-    raw: Callable[[Any], bytes]
     tampering: Callable[[], list[str]]
     call_facts: Callable[[list[Any], list[Any], list[str | None], list[Any], list[Any], list[str | None]], bytes]
     report: Callable[[str, Any], None]
@@ -100,8 +99,12 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
         with no_function(), no_dispatch():
             return to_numpy(view(reshape(contiguous(to_cpu(detach(value))), (-1,)), uint8))
 
-    def raw(value: Any) -> bytes:
-        return tobytes(flat_bytes(value))
+    def put(fd: int, data: Any) -> int:
+        buffer = memory(data)
+        total = buffer.nbytes
+        while buffer:
+            buffer = buffer[write_(fd, buffer):]
+        return total
 
     def record(value: Any) -> list[Any]:
         if kind(value) is bytes_:
@@ -125,11 +128,7 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
             for value in values:
                 parts.extend(record(value))
             for part in parts:
-                buffer = memory(part)
-                while buffer:
-                    count = write_(fd, buffer)
-                    written += count
-                    buffer = buffer[count:]
+                written += put(fd, part)
         finally:
             close_(fd)
         return written
@@ -200,9 +199,7 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
         data = text().join(encoder(plain_data(value), 0)).encode()
         fd = open_(name, overwrite, 0o600, dir_fd=dir_fd)
         try:
-            buffer = memory(data)
-            while buffer:
-                buffer = buffer[write_(fd, buffer):]
+            put(fd, data)
         finally:
             close_(fd)
 
@@ -222,7 +219,7 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
             index += 1
         return found
 
-    return Sealed(write=write, digest=digest, raw=raw, tampering=tampering, call_facts=call_facts, report=report)
+    return Sealed(write=write, digest=digest, tampering=tampering, call_facts=call_facts, report=report)
 
 
 def _c_encoder() -> Callable[[Any, int], Any]:
@@ -306,3 +303,13 @@ def parse_facts(data: bytes) -> dict[str, list[int]]:
                                                    for group in match.groups())
     return {"inputs_changed": changed, "guards_written": guards, "aliases": aliases, "reused": reused,
             "clobbered": clobbered}
+
+
+def read_call_record(data: bytes, blobs: int) -> tuple[list[bytes], list[torch.Tensor | None]]:
+    """A record file whose first `blobs` values are bytes and the rest tensors (or None), as the workers write
+    them; raises SealedFileError otherwise."""
+    values = read_sealed(data)
+    head, tail = values[:blobs], values[blobs:]
+    if len(head) != blobs or not all(isinstance(v, bytes) for v in head) or any(isinstance(v, bytes) for v in tail):
+        raise SealedFileError("not a call record")
+    return head, tail  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import torch
 from ..sandbox.build import BuildOutcome
 from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
 from ..tasks import Task
-from ..sandbox.sealed import parse_facts, read_sealed
+from ..sandbox.sealed import parse_facts, read_call_record
 from .compare import Mismatch, compare_outputs, comparison_device
 from .models import CorrectnessReport, TrialFailure
 from .plan import Plan, Shape, make_plan
@@ -207,11 +207,7 @@ def load_sealed_call(job: Path, name: str) -> tuple[list[torch.Tensor | None], d
     """A call's sealed record (see kernelwright.sandbox.sealed): its outputs, the facts about its inputs and any
     tampering the worker saw; None when absent or malformed (a worker may write anything)."""
     try:
-        values = read_sealed(read_worker_file(job, name, max_bytes=4 << 30))
-        facts_blob, tampering, *outputs = values
-        if not isinstance(facts_blob, bytes) or not isinstance(tampering, bytes) \
-                or any(isinstance(v, bytes) for v in outputs):
-            return None
-        return outputs, parse_facts(facts_blob), tampering.decode("utf-8", errors="replace")  # type: ignore[return-value]
+        (facts, tampering), outputs = read_call_record(read_worker_file(job, name, max_bytes=4 << 30), blobs=2)
+        return outputs, parse_facts(facts), tampering.decode("utf-8", errors="replace")
     except (OSError, ValueError):
         return None

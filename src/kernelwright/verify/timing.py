@@ -637,7 +637,7 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
     import torch
 
     from ..sandbox.isolation import read_worker_file
-    from ..sandbox.sealed import SealedFileError, read_sealed
+    from ..sandbox.sealed import read_call_record
     from .compare import compare_outputs, comparison_device
     from .policy import load_tolerances
 
@@ -655,9 +655,7 @@ def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path,
             report.recheck_failures.append(f"call {call}: its outputs were not saved")
             continue
         try:
-            tampering, *got = read_sealed(read_worker_file(job, saved[call], limit))
-            if not isinstance(tampering, bytes) or any(isinstance(value, bytes) for value in got):
-                raise SealedFileError("not a re-check record")
+            (tampering,), got = read_call_record(read_worker_file(job, saved[call], limit), blobs=1)
         except (OSError, ValueError) as exc:
             report.recheck_failures.append(f"call {call}: saved outputs unreadable ({type(exc).__name__})")
             continue
