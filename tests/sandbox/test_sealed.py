@@ -30,7 +30,8 @@ def _code_objects(function: types.FunctionType, seen: set[int] | None = None):
 
 def test_the_sealed_closures_look_up_no_global_name(tmp_path) -> None:
     sealed = seal(str(tmp_path), {"x": 1}, guard_bytes=8)
-    for function in (sealed.write, sealed.digest, sealed.tampering, sealed.call_facts, sealed.report):
+    for function in (sealed.write, sealed.digest, sealed.tampering, sealed.call_facts, sealed.report, sealed.entropy,
+                     sealed.ask, sealed.sample):
         for code in _code_objects(function):
             by_name = [i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
             assert not by_name, f"{code.co_name} looks up {by_name} at call time"

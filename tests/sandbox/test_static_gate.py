@@ -890,6 +890,11 @@ def test_extension_function_named_like_a_torch_op_is_not_library_compute():
     ("__attribute__((constructor)) static void init_hook() {}\n", "NATIVE_DYNLOAD"),
     ("cudaLaunchHostFunc(stream, cb, nullptr);\n", "NATIVE_HOST_THREAD"),
     ("omp_set_num_threads(1);\n", "NATIVE_GLOBAL_FLAG"),
+    ("at::DisableRecordFunctionGuard quiet;\n", "NATIVE_PROFILER_EVASION"),
+    ("if (at::hasCallbacks()) return x;\n", "NATIVE_PROFILER_EVASION"),
+    ("bool watched = torch::profiler::impl::profilerEnabled();\n", "NATIVE_PROFILER_EVASION"),
+    ("auto y = at::_ops::_softmax::redispatch(ks, x, 1, false);\n", "NATIVE_PROFILER_EVASION"),
+    ("auto y = at::cpu::_softmax(x, 1, false);\n", "NATIVE_PROFILER_EVASION"),
 ])
 def test_native_evasions_are_rejected(snippet, rule):
     result = static_gate(HONEST_CUDA, [snippet])

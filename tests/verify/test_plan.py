@@ -16,7 +16,7 @@ from kernelwright.tasks import cpu_scale_variants, load_task, specs_at
 from kernelwright.verify.correctness import DiskSpaceError, check_disk_space
 from kernelwright.verify.pipeline import correctness_shapes
 from kernelwright.verify.distributions import DISTRIBUTIONS
-from kernelwright.verify.plan import MAX_PLAN_BYTES, Shape, make_plan, sized_shape
+from kernelwright.verify.plan import MAX_PLAN_BYTES, PROFILED_CALLS, REPEATS, Shape, make_plan, sized_shape
 from kernelwright.verify.reference_worker import run as run_reference
 from kernelwright.verify.trusted import ReferenceFailure, root_cause, run_trusted
 
@@ -43,7 +43,7 @@ def test_sizes_come_from_the_output_specs() -> None:
 
 
 def test_a_plan_within_budget_or_of_unknown_size_runs_everything() -> None:
-    full = len(DISTRIBUTIONS) * 2 + 3  # every distribution on two shapes, then three probes
+    full = len(DISTRIBUTIONS) * 2 + 3 + PROFILED_CALLS  # every distribution on two shapes, three probes, profiled
     assert len(make_plan(7, "cuda", "float32", _shapes(100 * 2**20, 100 * 2**20), False).trials) == full
     unknown = [Shape(name="a", overrides={}), Shape(name="b", overrides={"n": 3})]
     plan = make_plan(7, "cuda", "float32", unknown, False, max_bytes=1)
@@ -56,14 +56,16 @@ def test_heavy_shapes_lose_their_optional_distributions_first_and_light_shapes_k
     assert thinned == {("s0", "heavy_tail"), ("s0", "tiny_zeros")}  # the last distributions go first
     assert plan.planned_bytes() <= 20 * GIB
     assert {t.distribution for t in plan.trials if t.shape == "s1"} == set(DISTRIBUTIONS)
-    assert _probes(plan) == {"determinism": "s0", "same_address": "s0", "one_element": "s0"}
+    assert _probes(plan) == {"determinism": "s0", "same_address": "s0", "one_element": "s0", "profiled": "s1"}
     kept = {t.id for t in plan.trials}
     assert all({t.source_trial, t.reuse} - {None} <= kept for t in plan.trials)
 
 
 def test_probes_move_to_the_lightest_shape_when_the_heavy_one_cannot_fit() -> None:
     plan = make_plan(7, "cuda", "float32", _shapes(5 * GIB, 80 * 2**20, 20 * 2**20), True, max_bytes=8 * GIB)
-    assert _probes(plan) == {"determinism": "s2", "same_address": "s2", "one_element": "s2", "weights": "s2"}
+    # the profiled calls go to the heaviest shape whose outputs fit an eighth of the budget
+    assert _probes(plan) == {"determinism": "s2", "same_address": "s2", "one_element": "s2", "weights": "s2",
+                             "profiled": "s1"}
     heavy = [t for t in plan.trials if t.shape == "s0"]
     assert sorted((t.distribution, t.init) for t in heavy) == [("normal", plan.inits[0]), ("normal", plan.inits[1])]
     anchor = next(t for t in plan.trials if t.keep)
@@ -90,8 +92,8 @@ def test_the_reference_writes_no_files_for_trials_that_repeat_another(tmp_path: 
     inputs.mkdir(), trusted.mkdir()
     report = run_reference({"task": SOFTMAX.model_dump(), "plan": plan.model_dump(), "inputs_dir": str(inputs),
                             "trusted_dir": str(trusted)})
-    repeats = {t.id: t.source_trial for t in plan.trials if t.purpose in ("determinism", "same_address")}
-    assert len(repeats) == 2 and set(report["trials"]) == {t.id for t in plan.trials}
+    repeats = {t.id: t.source_trial for t in plan.trials if t.purpose in REPEATS}
+    assert len(repeats) == 2 + PROFILED_CALLS and set(report["trials"]) == {t.id for t in plan.trials}
     for trial, source in repeats.items():
         assert not (trusted / f"expected_{trial}.pt").exists() and not (inputs / f"in_{trial}.pt").exists()
         assert report["trials"][trial]["outputs"] == report["trials"][source]["outputs"]
@@ -99,6 +101,20 @@ def test_the_reference_writes_no_files_for_trials_that_repeat_another(tmp_path: 
     one = next(t for t in plan.trials if t.purpose == "one_element")
     changed = torch.load(inputs / f"in_{one.id}.pt")[0] != torch.load(inputs / f"in_{one.source_trial}.pt")[0]
     assert int(changed.sum()) == 1
+
+
+def test_profiled_calls_repeat_one_trial_together_after_it_where_the_seed_says() -> None:
+    places = set()
+    for seed in range(20):
+        plan = make_plan(seed, "cpu", "float32", _shapes(10 * 2**20, 30 * 2**20), False)
+        order = [t.id for t in plan.trials]
+        profiled = [i for i, t in enumerate(plan.trials) if t.purpose == "profiled"]
+        source = {plan.trials[i].source_trial for i in profiled}
+        assert len(profiled) == PROFILED_CALLS and profiled == list(range(profiled[0], profiled[0] + PROFILED_CALLS))
+        assert len(source) == 1 and order.index(source.pop()) < profiled[0]
+        assert {plan.trials[i].shape for i in profiled} == {"s1"}  # the heaviest
+        places.add(profiled[0])
+    assert len(places) > 3  # not a fixed position a candidate could count to
 
 
 def test_too_little_disk_is_one_clear_error(tmp_path: Path) -> None:

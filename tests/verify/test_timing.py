@@ -8,6 +8,7 @@ report, the verdict and the flags.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,15 @@ import pytest
 import torch
 
 from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
-from kernelwright.sandbox.sealed import seal
+from kernelwright.sandbox.sealed import ANSWER, ASK, ASK_MAGIC, index_sampler, read_shapes, seal
 from kernelwright.tasks import load_task
 from kernelwright.verify import timing_worker
+from kernelwright.verify.call_checks import Dealer, catch_bound, check_probability
+from kernelwright.verify.distributions import seeded_draws
 from kernelwright.verify.flags import Flag, flag
 from kernelwright.verify.roofline import Work
 from kernelwright.verify.timing import (
     TimingSettings,
-    _recheck_calls,
     paired_speedup,
     relative_standard_error,
     TimingReport,
@@ -127,15 +129,82 @@ def test_relative_standard_error_shrinks_with_samples_and_matches_the_worker() -
     assert relative_standard_error([1.0, 2.0]) is None
 
 
-def test_rechecked_calls_come_from_the_seed_early_and_late() -> None:
-    settings = TimingSettings(min_samples=30, max_samples=300, rechecks=6)
-    picked = _recheck_calls(123, settings, None)
-    assert picked == _recheck_calls(123, settings, None) != _recheck_calls(124, settings, None)
-    assert picked == sorted(picked) and len(picked) == 6 and all(0 <= c < 300 for c in picked)
-    assert len([c for c in picked if c < 30]) == 3
-    # a pool entry per re-checked call: large outputs mean fewer entries, never fewer than two
-    huge = Work(flops=0, input_bytes=2**30, output_bytes=2**30, param_bytes=0)
-    assert len(_recheck_calls(123, settings, huge)) == 2
+def test_the_schedule_checks_every_early_call_and_states_its_bound() -> None:
+    assert [check_probability(k, 60) for k in (0, 59)] == [1.0, 1.0]
+    assert check_probability(119, 60) == pytest.approx(0.5) and check_probability(299, 60) == pytest.approx(0.2)
+    assert catch_bound(60, 60) == 1.0 and catch_bound(0, 60) == 0.0
+    # 300 calls: the 15 least likely to be checked are the last ones, each checked with probability ~0.2
+    last = 1 - np.prod([1 - 60 / (k + 1) for k in range(285, 300)])
+    assert catch_bound(300, 60) == pytest.approx(last) and 0.95 < last < 0.99
+    assert catch_bound(300, 10) < catch_bound(300, 60)
+
+
+def _ask(fds: tuple[int, int], call: int) -> bytes:
+    os.write(fds[1], ASK.pack(ASK_MAGIC, call, 7))
+    return os.read(fds[0], ANSWER.size)
+
+
+def test_the_dealer_answers_in_call_order_from_its_seed_and_refuses_an_ask_out_of_turn(tmp_path: Path) -> None:
+    answers = []
+    for _ in range(2):
+        dealer = Dealer(seed=5, always=2).start()
+        sealed = seal(str(tmp_path), channel=dealer.worker_fds)
+        answers.append([sealed.ask(call, 100 + call) for call in range(40)])
+        dealer.stop()
+        assert [c.call for c in dealer.calls] == list(range(40)) and dealer.violation is None
+        assert [c.input_seed for c in dealer.calls] == [100 + k for k in range(40)]
+        assert [(c.checked, c.sample_seed) for c in dealer.calls] == answers[-1]
+    assert answers[0] == answers[1]  # the secret seed decides, nothing else
+    assert answers[0][0][0] and answers[0][1][0] and not all(checked for checked, _ in answers[0])
+    unused = Dealer(seed=6, always=2)
+    assert unused._rng.random() != Dealer(seed=5, always=2)._rng.random()
+    unused.stop()  # never started (the template could not be prepared): closes its pipes all the same
+    unused.stop()
+
+    # the candidate asking about its call before it is done: the worker's own ask comes second and is refused
+    dealer = Dealer(seed=5, always=2).start()
+    sealed = seal(str(tmp_path), channel=dealer.worker_fds)
+    sealed.ask(0, 1)
+    assert len(_ask(dealer.worker_fds, 1)) == ANSWER.size  # learned call 1's fate early
+    with pytest.raises(RuntimeError, match="closed"):
+        sealed.ask(1, 2)
+    dealer.stop()
+    assert "out of turn" in (dealer.violation or "") and len(dealer.calls) == 2
+
+
+def test_a_replaced_channel_descriptor_is_refused(tmp_path: Path) -> None:
+    dealer = Dealer(seed=5, always=2).start()
+    sealed = seal(str(tmp_path), channel=dealer.worker_fds)
+    spare_read, spare_write = os.pipe()
+    saved = os.dup(dealer.worker_fds[0])
+    try:
+        os.dup2(spare_read, dealer.worker_fds[0])  # a pipe the candidate controls, feeding made-up answers
+        with pytest.raises(RuntimeError, match="replaced"):
+            sealed.ask(0, 1)
+    finally:
+        os.dup2(saved, dealer.worker_fds[0])
+        for fd in (saved, spare_read, spare_write):
+            os.close(fd)
+        dealer.stop()
+
+
+def test_sampled_outputs_are_the_elements_the_trusted_side_draws(tmp_path: Path) -> None:
+    sealed = seal(str(tmp_path))
+    big, small = torch.randn(300, 7), torch.arange(5.0)
+    shapes, *values = sealed.sample([big, small, 3], 99, 64)
+    assert read_shapes(shapes) == [(torch.float32, [300, 7]), (torch.float32, [5]), None]
+    assert torch.equal(values[0], big.reshape(-1)[index_sampler()(2100, 64, 99, 0)]) and values[0].shape == (64,)
+    assert torch.equal(values[1], small) and values[2] is None
+    assert not torch.equal(sealed.sample([big], 98, 64)[1], values[0])
+
+
+def test_a_checked_call_is_redrawn_exactly_by_the_trusted_side() -> None:
+    template = [torch.zeros(4, 8), torch.tensor([3, 4])]
+    domains = ["positive"]
+    first = seeded_draws(template, 17, torch.Generator(), lambda i: domains[i] if i < 1 else "real")
+    again = seeded_draws(template, 17, torch.Generator(), lambda i: domains[i] if i < 1 else "real")
+    assert list(first) == [0] and torch.equal(first[0], again[0]) and bool((first[0] > 0).all())
+    assert not torch.equal(first[0], seeded_draws(template, 18, torch.Generator(), lambda i: "real")[0].abs() + 1e-3)
 
 
 # ---------------------------------------------------------------------------------------------- worker probes
@@ -166,9 +235,11 @@ def _outcome(**fields: Any) -> WorkerOutcome:
 
 def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, method: str,
                  events_factor: float = 1.0) -> dict[str, Any]:
-    """What a worker would write, with samples we choose; the re-checked outputs are computed correctly."""
+    """What a worker would write, with samples we choose; it asks the dealer about every timed candidate call and
+    hands back the checked ones' outputs, computed correctly."""
     request = json.loads((job / "request.json").read_text())
-    pool = [torch.load(job / p, weights_only=True) for p in request["pool"]]
+    template = torch.load(job / request["template"], weights_only=True)
+    sealed = seal(str(job), channel=tuple(request["channel"]))
     rng = np.random.default_rng(0)
     rounds = _rounds(5, 12)
     subjects, blocks = {}, []
@@ -180,14 +251,16 @@ def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, meth
         for r in range(12):
             events = sum(samples[r * 5:(r + 1) * 5])
             blocks.append({"subject": name, "round": r, "events_ms": events * events_factor, "wall_ms": events * 1.2})
-    rechecks = []
-    for entry, call in enumerate(request["recheck"]):
-        if call < len(rounds):
-            seal(str(job)).write(f"recheck_{call}.kw", [b"", torch.softmax(pool[entry][0], dim=-1)])
-            rechecks.append({"call": call, "pool": entry, "file": f"recheck_{call}.kw"})
+    for call in range(len(rounds)):
+        seed = sealed.entropy()
+        checked, sample_seed = sealed.ask(call, seed)
+        if checked:
+            x = seeded_draws(template, seed, torch.Generator(), lambda i: "real")[0].to(torch.float32)
+            sealed.write(f"check_{call}.kw", [b"", *sealed.sample([torch.softmax(x, dim=-1)], sample_seed,
+                                                                   request["check_elements"])])
     state = timing_worker.state_snapshot()
     return {"ok": True, "method": method, "calls_per_sample": 1, "threads": 2, "subjects": subjects,
-            "blocks": blocks, "rechecks": rechecks, "bad_outputs": [], "patched": [], "notes": [],
+            "blocks": blocks, "bad_outputs": [], "patched": [], "notes": [],
             "state": {"before": state, "after_import": state, "after": state}, "own_calls": {"softmax_forward": 60},
             "stop_reason": "sample cap", "rounds": 12, "compile": {"requested": False}}
 
@@ -212,8 +285,8 @@ def test_a_lying_worker_is_caught_by_the_orchestrator() -> None:
     assert report.perf == "PERF_INVALID"
     assert any(f.code == "below_roofline" for f in report.flags), report.flags
     assert any(f.code == "timer_inconsistency" for f in report.flags), report.flags
-    assert report.rechecked >= 1 and report.recheck_failures == []
-    assert report.recheck_catches_5pct == round(1 - 0.95 ** report.rechecked, 3)
+    assert report.rechecked == 60 and report.recheck_failures == []  # 60 calls, all among the always-checked
+    assert report.recheck_catches_5pct == 1.0
     assert report.floor_ms and report.floor_ms > 1e-7
 
     injected = lambda job: _fake_worker(job, candidate_ms=2.71, plain_ms=0.046, method="cuda_events")  # noqa: E731
@@ -313,7 +386,7 @@ def test_honest_candidate_is_timed_validly_against_eager_and_compile(builds: lis
     assert report.own_calls.get("softmax_forward", 0) >= cand.n
     assert report.floor_ms is not None and report.floor_ms < cand.median_ms
     assert report.environment["cpu_model"] is not None or report.environment.get("cpu_count")
-    assert report.hardware["device"] == "cpu" and report.pool_size == QUICK.rechecks
+    assert report.hardware["device"] == "cpu" and report.rechecked >= min(cand.n, QUICK.checks_always)
     # the compile baseline either ran or says why not
     if report.compile_error is None:
         assert report.subjects["compile"].n >= QUICK.min_samples

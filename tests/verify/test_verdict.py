@@ -32,6 +32,10 @@ CORRECTNESS: dict[str, tuple[CorrectnessOutcome, tuple[str, str | None]]] = {
     "wrong": (CorrectnessOutcome(report=_report(failures=[_failure("trial", "nonfinite")])), ("INCORRECT", "nonfinite")),
     "nondeterministic": (CorrectnessOutcome(report=_report(probes={"determinism": "outputs differ bitwise"})),
                          ("NONDETERMINISTIC", "determinism")),
+    "differs when profiled": (CorrectnessOutcome(report=_report(probes={"profiler": "outputs differ bitwise"})),
+                              ("SUSPECT", "profiler_dependent")),
+    "wrong when profiled": (CorrectnessOutcome(report=_report(failures=[_failure("profiled")])),
+                            ("SUSPECT", "profiler_dependent")),
     "caching": (CorrectnessOutcome(report=_report(failures=[_failure("same_address")])),
                 ("SUSPECT", "probe:same_address")),
     "own extension unused": (CorrectnessOutcome(report=_report(probes={"own_kernels": "no call"})),
@@ -57,7 +61,7 @@ def expected(correctness: str, share: str, sanitizer: str, timing: str, confined
     if correctness != "correct":
         return CORRECTNESS[correctness][1]
     if share == "library work":
-        return "SUSPECT", "own_kernel_share"
+        return "SUSPECT", "library_work"
     if sanitizer == "memcheck error":
         return "INCORRECT", "sanitizer_memcheck"
     if timing == "hang":
@@ -89,6 +93,14 @@ def test_each_correctness_verdict_says_what_was_found() -> None:
     assert summary["nondeterministic"] == "outputs differ bitwise"
     assert summary["caching"].startswith("correct on every trial but not on the same_address probe")
     assert summary["correct"] == "correct on 18 trials and every probe"
+
+
+def test_library_work_names_the_top_library_ops() -> None:
+    outcomes = PhaseOutcomes(correctness=CORRECTNESS["correct"][0], own_share=0.1, min_own_share=0.5, level=2,
+                             library_shares={"aten::mm": 0.85, "aten::add": 0.05})
+    decision = decide_verdict(outcomes)
+    assert (decision.verdict, decision.reason) == ("SUSPECT", "library_work")
+    assert "aten::mm 85%, aten::add 5%" in decision.summary and "level-2 task needs 50%" in decision.summary
 
 
 def test_a_reworded_message_changes_no_verdict() -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from ..verify.attribution import GLUE, OWN_PREFIX, kernel_launches, launches_kernel
+from ..verify.attribution import OWN_PREFIX, kernel_launches, launches_kernel
+from ..verify.policy import load_attribution_policy
 from .models import KernelRow
 
 RANGE = "kw_profile"
@@ -61,7 +62,7 @@ def _row(rows: dict[tuple[str, bool], KernelRow], name: str, *, own: bool, count
 
 
 def _library(name: str) -> bool:
-    return name.startswith("aten::") and not GLUE.match(name)
+    return load_attribution_policy().library_op(name)
 
 
 def _in_range(event: Any) -> bool:

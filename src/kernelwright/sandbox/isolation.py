@@ -557,6 +557,7 @@ def run_isolated(
     gpu: bool = False,
     stdin_bytes: bytes | None = None,
     policy: SandboxPolicy | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> WorkerOutcome:
     """Run `argv` once in a fresh confined process with `job_dir` as cwd, HOME and only writable place.
 
@@ -564,7 +565,8 @@ def run_isolated(
     (SIGTERM, then SIGKILL after `limits.kill_grace_s`). With bwrap, `readable_extra` paths are re-exposed
     read-only (the private /tmp and masked folders hide everything else there), `hidden` ones are masked
     (e.g. the folder holding other jobs' results), `writable` ones are bound read-write.
-    `gpu=True` exposes /dev/nvidia* and lifts the address-space limit.
+    `gpu=True` exposes /dev/nvidia* and lifts the address-space limit. `pass_fds`: descriptors the worker
+    inherits under the same numbers (a pipe to the trusted side).
     """
     if not argv:
         raise ValueError("run_isolated needs a command")
@@ -603,6 +605,7 @@ def run_isolated(
         proc = subprocess.Popen(
             [*prefix, *argv], cwd=job_dir, env=env, stdin=stdin_file or subprocess.DEVNULL,
             stdout=out_fd, stderr=err_fd, start_new_session=True, close_fds=True, preexec_fn=confine,
+            pass_fds=tuple(pass_fds),
         )
         try:
             pidfd: int | None = os.pidfd_open(proc.pid)

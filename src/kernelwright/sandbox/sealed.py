@@ -41,7 +41,12 @@ DTYPES: tuple[torch.dtype, ...] = (
 # The ops the hand-back itself dispatches (detach, copy to the CPU, flatten, reinterpret as bytes, slice).
 SEALED_OPS = ("aten::detach", "aten::_to_copy", "aten::copy_", "aten::empty_strided", "aten::contiguous",
               "aten::clone", "aten::reshape", "aten::view", "aten::_unsafe_view", "aten::slice", "aten::narrow",
-              "aten::alias")
+              "aten::alias", "aten::randint", "aten::take")
+# The call channel (see kernelwright.verify.call_checks): after each timed call the worker asks the trusted
+# parent whether that call is checked; the parent's answer also carries the seed of the elements it samples.
+ASK = struct.Struct("<8sqQ")  # magic, call, the call's input seed
+ANSWER = struct.Struct("<8sqqQ")  # magic, call, checked (0/1), sample seed
+ASK_MAGIC, ANSWER_MAGIC = b"KWASK001", b"KWANS001"
 _HEADER = struct.Struct("<iI")  # dtype code, ndim
 _DIM = struct.Struct("<q")
 _SIZE = struct.Struct("<Q")
@@ -58,18 +63,27 @@ class Sealed:
     seal, in words; `call_facts(inputs, bands, digests_before, outputs, previous, previous_digests)`: which inputs
     changed, whose guard bands were written, which outputs share memory with an input or with the previous call's
     outputs (still held), which of those changed since their call (`parse_facts` reads it); `report(name, value)`: plain
-    data as a JSON file (NaN/Inf as null) through the C encoder bound at the seal, replacing any earlier file."""
+    data as a JSON file (NaN/Inf as null) through the C encoder bound at the seal, replacing any earlier file;
+    `entropy()`: 63 random bits from the OS; `ask(call, input_seed)`: the parent's answer for a finished call
+    (checked?, sample seed), through the channel's descriptors as they were at the seal (a replaced descriptor
+    raises); `sample(outputs, seed, limit)`: [shapes, *values] for a record, each output whole when it has at most
+    `limit` elements, else `limit` of its elements drawn by `index_sampler()` from the seed (`read_shapes`)."""
 
     write: Callable[[str, list[Any]], int]
     digest: Callable[[Any], str | None]
     tampering: Callable[[], list[str]]
     call_facts: Callable[[list[Any], list[Any], list[str | None], list[Any], list[Any], list[str | None]], bytes]
     report: Callable[[str, Any], None]
+    entropy: Callable[[], int]
+    ask: Callable[[int, int], tuple[bool, int]]
+    sample: Callable[[list[Any], int, int], list[Any]]
 
 
-def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: int = 0) -> Sealed:
+def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: int = 0,
+         channel: tuple[int, int] | None = None) -> Sealed:
     """`watched`: a worker's globals whose rebinding counts as tampering (its own functions and modules);
-    `guard_bytes`: the all-ones band at each end of a guarded input's buffer."""
+    `guard_bytes`: the all-ones band at each end of a guarded input's buffer; `channel`: the call channel's
+    descriptors (answers read, asks written), when the worker has one."""
     base = torch._C.TensorBase
     detach, to_cpu, contiguous, reshape, view = base.detach, base.cpu, base.contiguous, base.reshape, base.view
     dtype_of, layout_of = base.dtype.__get__, base.layout.__get__
@@ -181,6 +195,57 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
         return (f"changed={changed};guards={overrun};aliases={aliased};reused={reused};"
                 f"clobbered={clobbered}").encode()
 
+    urandom, from_bytes, fstat, read_ = os.urandom, builtins.int.from_bytes, os.fstat, os.read
+    failure = builtins.RuntimeError
+    answers_fd, asks_fd = channel if channel is not None else (-1, -1)
+    channel_ids = tuple((fstat(fd).st_dev, fstat(fd).st_ino) for fd in (answers_fd, asks_fd)) if channel else ()
+    pack_ask, unpack_answer, answer_size = ASK.pack, ANSWER.unpack, ANSWER.size
+    ask_magic, answer_magic = ASK_MAGIC, ANSWER_MAGIC
+    indices, take, to_device, numel_of = index_sampler(), base.take, base.to, base.numel
+
+    def entropy() -> int:
+        return from_bytes(urandom(8), "little") >> 1
+
+    def ask(call: int, input_seed: int) -> tuple[bool, int]:
+        if not channel_ids:
+            raise failure("this worker has no call channel")
+        if (fstat(answers_fd).st_dev, fstat(answers_fd).st_ino) != channel_ids[0] or \
+                (fstat(asks_fd).st_dev, fstat(asks_fd).st_ino) != channel_ids[1]:
+            raise failure("the call channel's descriptors were replaced")
+        put(asks_fd, pack_ask(ask_magic, call, input_seed))
+        data = b""
+        while length(data) < answer_size:
+            chunk = read_(answers_fd, answer_size - length(data))
+            if not chunk:
+                raise failure("the call channel was closed")
+            data += chunk
+        magic_, echoed, checked, sample_seed = unpack_answer(data)
+        if magic_ != answer_magic or echoed != call:
+            raise failure("the call channel is out of step")
+        return checked == 1, sample_seed
+
+    def sample(values: list[Any], seed: int, limit: int) -> list[Any]:
+        shapes, picked, index = [], [], 0
+        for value in values:
+            if kind(value) is not plain or layout_of(value) != strided or dtype_of(value) not in codes:
+                shapes.append("-")
+                picked.append(None)
+            else:
+                dims = ""
+                for extent in size_of(value):
+                    dims += f"{extent},"
+                shapes.append(f"{codes[dtype_of(value)]}:{dims}")
+                count = numel_of(value)
+                if count <= limit:
+                    picked.append(value)
+                else:
+                    with no_function(), no_dispatch():
+                        flat = reshape(contiguous(detach(value)), (-1,))
+                        picked.append(to_cpu(take(flat, to_device(indices(count, limit, seed, index),
+                                                                  device_of(value)))))
+            index += 1
+        return [";".join(shapes).encode(), *picked]
+
     encoder = _c_encoder()
     floating, dictionary, sequence, text, finite = builtins.float, builtins.dict, (builtins.list, builtins.tuple), \
         builtins.str, math.isfinite
@@ -219,7 +284,36 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
             index += 1
         return found
 
-    return Sealed(write=write, digest=digest, tampering=tampering, call_facts=call_facts, report=report)
+    return Sealed(write=write, digest=digest, tampering=tampering, call_facts=call_facts, report=report,
+                  entropy=entropy, ask=ask, sample=sample)
+
+
+def index_sampler() -> Callable[[int, int, int, int], torch.Tensor]:
+    """`indices(numel, count, seed, output)`: the elements a check samples of output `output` (CPU int64, with
+    repeats); the worker's sealed `sample` and the trusted side draw the same ones."""
+    randint, generator, manual_seed, int64 = torch._C._VariableFunctions.randint, torch.Generator(), \
+        torch._C.Generator.manual_seed, torch.int64
+
+    def indices(numel: int, count: int, seed: int, output: int) -> torch.Tensor:
+        manual_seed(generator, (seed + 7919 * output) % (1 << 63))
+        return randint(numel, (count,), generator=generator, dtype=int64)
+
+    return indices
+
+
+def read_shapes(data: bytes) -> list[tuple[torch.dtype, list[int]] | None]:
+    """The shapes blob of `Sealed.sample`: per output its dtype and full shape, or None (not a plain tensor);
+    raises SealedFileError when it is not that."""
+    shapes: list[tuple[torch.dtype, list[int]] | None] = []
+    for part in data.decode("ascii", errors="replace").split(";") if data else []:
+        if part == "-":
+            shapes.append(None)
+            continue
+        code, _, dims = part.partition(":")
+        if not code.isdigit() or int(code) >= len(DTYPES) or not all(d.isdigit() for d in dims.split(",")[:-1]):
+            raise SealedFileError("malformed output shapes")
+        shapes.append((DTYPES[int(code)], [int(d) for d in dims.split(",")[:-1]]))
+    return shapes
 
 
 def _c_encoder() -> Callable[[Any, int], Any]:

@@ -16,12 +16,15 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .attribution import attribute
+from torch.profiler import record_function
+
+from .attribution import CALL, profiled, summarise
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.sealed import Sealed, private_functions, seal
 from ..sandbox.worker_result import error_record
@@ -29,7 +32,8 @@ from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 
 GUARD_BYTES = 4096  # each side of every input; a multiple of every element size and of the allocators' alignment
 # Everything that runs once candidate code is loaded, called from a private namespace.
-AFTER_IMPORT = ("_after_import", "_build_model", "_call", "_guarded", "_to_device", "_poison", "_sync", "_bytes")
+AFTER_IMPORT = ("_after_import", "_build_model", "_run_calls", "_call", "_guarded", "_to_device", "_poison", "_sync",
+                "_bytes")
 # Outputs up to this size are hashed after their call to see whether the next call changes them (larger ones are
 # only checked for storage handed out again: hashing gigabytes a call would dominate the phase).
 CLOBBER_CHECK_BYTES = 256 * 2**20
@@ -40,6 +44,8 @@ def run(job: Path) -> dict[str, Any]:
     (job / "request.json").unlink()  # what the harness plans is no business of the candidate's
     torch.set_num_threads(int(request.get("threads", 2)))
     source = (job / request["candidate"]).read_text()
+    # Every call names its own functions' ranges (free without a profiler), under a prefix the candidate cannot know.
+    CountingExtension.profiling, CountingExtension.range_prefix = True, f"kw_own_{os.urandom(6).hex()}::"
     # Bound before the candidate loads: what runs after it reaches nothing the candidate can rebind by name.
     sealed = seal(str(job), watched=globals(), guard_bytes=GUARD_BYTES)
     after = private_functions(globals(), AFTER_IMPORT)["_after_import"]
@@ -64,28 +70,44 @@ def _after_import(module: Any, request: dict[str, Any], job: Path, sealed: Seale
         except Exception as exc:
             return {**result, "ok": False, "stage": f"ModelNew() for weights {spec['id']}", **error_record(exc)}
         result["models"].append({"id": spec["id"], "weights": weights})
+    try:
+        _run_calls(request, models, job, device, sealed, result)
+    except _CallFailed as failed:
+        return {**result, "ok": False, "stage": f"forward (call {failed.call_id})", **error_record(failed.error)}
+    return result
+
+
+class _CallFailed(Exception):
+    def __init__(self, call_id: str, error: Exception) -> None:
+        super().__init__(call_id)
+        self.call_id, self.error = call_id, error
+
+
+def _run_calls(request: dict[str, Any], models: dict[str, torch.nn.Module], job: Path, device: str, sealed: Sealed,
+               result: dict[str, Any]) -> None:
+    """Every call in order, through the same `_call`. The block of profiled calls (consecutive, placed by the
+    plan) runs inside one profiler session; its events give the attribution, which is evidence, not a verdict."""
     kept: dict[str, tuple[list[Any], list[torch.Tensor | None]]] = {}
     last: dict[str, list[Any]] = {"outputs": [], "digests": []}  # the previous call's outputs, held alive
-    for call in request["calls"]:
-        try:
-            result["calls"].append(_call(call, models[call["model"]], job, device, kept,
-                                         request.get("output_bytes", []), sealed, last))
-        except Exception as exc:
-            return {**result, "ok": False, "stage": f"forward (call {call['id']})", **error_record(exc)}
-    # The largest inputs: the candidate's work stands furthest above fixed per-call costs there.
-    largest = max(request["calls"], key=lambda call: (job / call["inputs"]).stat().st_size, default=None)
-    if largest is not None:
-        inputs = [_guarded(_to_device(x, device))[0] for x in torch.load(job / largest["inputs"], weights_only=True)]
-        model = models[largest["model"]]
-        CountingExtension.profiling = True
-        try:
-            with torch.no_grad():
-                result["attribution"] = attribute(lambda: model(*inputs), device, request.get("own_kernels", []))
-        except Exception as exc:  # the profiler is evidence, not a verdict: its failure is reported, not fatal
-            result["attribution"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-        finally:
-            CountingExtension.profiling = False
-    return result
+    calls, index = request["calls"], 0
+    while index < len(calls):
+        block = [calls[index]]
+        while block[-1].get("profiled") and index + len(block) < len(calls) and calls[index + len(block)].get("profiled"):
+            block.append(calls[index + len(block)])
+        with profiled(device) if block[0].get("profiled") else nullcontext() as prof:
+            for call in block:
+                try:
+                    result["calls"].append(_call(call, models[call["model"]], job, device, kept,
+                                                 request.get("output_bytes", []), sealed, last))
+                except Exception as exc:
+                    raise _CallFailed(call["id"], exc) from None
+        if prof is not None:
+            try:
+                result["attribution"] = summarise(list(prof.events()), device, request.get("own_kernels", []),
+                                                  CountingExtension.range_prefix)
+            except Exception as exc:  # the profiler is evidence, not a verdict: its failure is reported, not fatal
+                result["attribution"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        index += len(block)
 
 
 def _build_model(module: Any, spec: dict, job: Path, device: str, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
@@ -114,9 +136,9 @@ def _call(call: dict, model: torch.nn.Module, job: Path, device: str, kept: dict
     _sync(device)
     CountingExtension.calls.clear()
     started = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), record_function(CALL):
         out = model(*inputs)
-    _sync(device)
+        _sync(device)
     elapsed = time.perf_counter() - started
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
     facts = sealed.call_facts(inputs, bands, before, outputs, last["outputs"], last["digests"])

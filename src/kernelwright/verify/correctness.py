@@ -19,7 +19,7 @@ from ..tasks import Task
 from ..sandbox.sealed import parse_facts, read_call_record
 from .compare import Mismatch, compare_outputs, comparison_device
 from .models import CorrectnessReport, TrialFailure
-from .plan import Plan, Shape, make_plan
+from .plan import REPEATS, Plan, Shape, make_plan
 from .policy import load_tolerances
 from .trusted import run_trusted
 
@@ -72,7 +72,8 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(info["seed"]),
                         "state_dict": f"inputs/state_{m}.pt"} for m, info in reference["models"].items()],
             "calls": [{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
-                       "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1)} for i, t in enumerate(usable)],
+                       "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1),
+                       "profiled": t.purpose == "profiled"} for i, t in enumerate(usable)],
             "output_bytes": sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
             "own_kernels": own_kernels,
         }
@@ -117,7 +118,7 @@ def library_dirs(builds: list[BuildOutcome]) -> list[Path]:
 
 
 def _input_of(trial: Any) -> str:
-    return trial.source_trial if trial.purpose in ("determinism", "same_address") else trial.id
+    return trial.source_trial if trial.purpose in REPEATS else trial.id
 
 
 def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> dict[str, Any]:
@@ -152,8 +153,7 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
         if tampering:
             report.probes.setdefault("harness", f"in call {trial.id}: {tampering}")
         outputs[trial.id] = got
-        expected_id = trial.source_trial if trial.purpose == "same_address" else (
-            trial.source_trial if trial.purpose == "determinism" else trial.id)
+        expected_id = trial.source_trial if trial.purpose in REPEATS else trial.id
         expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
         problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device)
@@ -172,6 +172,10 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
     report.attribution = run.worker.get("attribution") or {}
     share = report.attribution.get("own_share")
     report.own_kernel_share = float(share) if isinstance(share, (int, float)) else None
+    if not run.plan.device.startswith("cuda") and share is None and any(t.purpose == "profiled" for t in usable):
+        # the CPU profiler does not fail on its own: a candidate that stops it must not escape attribution
+        report.probes.setdefault("profiler", "no attribution from the profiled calls: "
+                                 + str(report.attribution.get("error", "the worker reported none")))
     if run.plan.device.startswith("cuda") and share is not None and not report.attribution.get("own_kernels_seen"):
         seen = ", ".join(list(report.attribution.get("kernels") or {})[:4]) or "no kernel"
         report.probes.setdefault("own_kernels", f"the profiler saw none of the candidate's own kernels run (it saw: {seen})")
@@ -180,6 +184,28 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
             same = all(a is not None and b is not None and torch.equal(a, b)
                        for a, b in zip(outputs[trial.id], outputs[trial.source_trial]))
             report.probes["determinism"] = "ok" if same else "outputs differ bitwise between two runs on the same inputs"
+    _profiler_probe(report, usable, outputs, calls)
+
+
+def _profiler_probe(report: CorrectnessReport, usable: list[Any], outputs: dict[str, list[torch.Tensor | None]],
+                    calls: dict[str, dict[str, Any]]) -> None:
+    """A call under the profiler must do what the unprofiled call on the same inputs did: the same outputs, bit for
+    bit, and the same own functions the same number of times. Otherwise attribution measured another candidate."""
+    for trial in usable:
+        if trial.purpose != "profiled" or trial.id not in outputs or trial.source_trial not in outputs:
+            continue
+        same = all(a is not None and b is not None and torch.equal(a, b)
+                   for a, b in zip(outputs[trial.id], outputs[trial.source_trial]))
+        if not same or len(outputs[trial.id]) != len(outputs[trial.source_trial]):
+            report.probes["profiler"] = (f"outputs under the profiler (call {trial.id}) differ bitwise from an "
+                                         f"unprofiled call on the same inputs ({trial.source_trial})")
+            return
+        profiled_calls = calls.get(trial.id, {}).get("own_calls", {})
+        plain_calls = calls.get(trial.source_trial or "", {}).get("own_calls", {})
+        if profiled_calls != plain_calls:
+            report.probes["profiler"] = (f"own functions called under the profiler {profiled_calls} differ from an "
+                                         f"unprofiled call on the same inputs {plain_calls}")
+            return
 
 
 def _contract_problems(task: Task, facts: dict[str, list[int]], outputs: int) -> list[Mismatch]:

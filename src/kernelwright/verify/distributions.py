@@ -44,6 +44,16 @@ def redraw(values: list[Any], distribution: Distribution, generator: torch.Gener
     return fresh
 
 
+def seeded_draws(template: list[Any], seed: int, generator: torch.Generator,
+                 domain_of: Callable[[int], str]) -> dict[int, torch.Tensor]:
+    """A timed call's inputs: for each float tensor of `template` (by position), a float64 normal draw from `seed`
+    on the generator's device, mapped into its domain. The timing worker casts them into its working buffers; the
+    trusted side redraws a checked call's from the same seed on the same device, so the values are the same."""
+    generator.manual_seed(seed)
+    return {index: apply_domain(draw(value.shape, "normal", generator), domain_of(index))
+            for index, value in enumerate(template) if isinstance(value, torch.Tensor) and value.is_floating_point()}
+
+
 def apply_domain(values: torch.Tensor, domain: str) -> torch.Tensor:
     """Maps drawn values into a task's declared input domain, keeping their spread."""
     if domain == "real":

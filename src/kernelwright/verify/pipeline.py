@@ -28,7 +28,7 @@ from .flags import Flag, flag
 from .kernelbench import run_kernelbench_timing
 from .models import VerificationResult
 from .plan import Shape, sized_shape
-from .policy import load_tolerances
+from .policy import load_attribution_policy
 from .timing import REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
 from .verdict import CorrectnessOutcome, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
@@ -174,7 +174,8 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     result = VerificationResult(verdict="PASS", summary="", correctness=run.report, seed=seed, builds=build_rows,
                                 findings=findings, flags=flags, error=None if found.timed_out else found.error, **base)
     outcomes = PhaseOutcomes(correctness=found, own_share=run.report.own_kernel_share, level=task.level,
-                             min_own_share=load_tolerances().min_own_share.get(task.level or 0),
+                             min_own_share=load_attribution_policy().min_own_share.get(task.level or 0),
+                             library_shares=run.report.attribution.get("library_shares") or {},
                              confined=base["isolation"].get("filesystem") == "confined")
     _settle(result, outcomes)
     if proceeds(outcomes) and options.sanitize:

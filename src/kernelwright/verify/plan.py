@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -12,6 +14,8 @@ from .distributions import DISTRIBUTIONS, Distribution
 # The files of one correctness run together (inputs, float64 expected and eager outputs, the candidate's
 # outputs): a task at its nominal GPU size can need gigabytes per trial (16384 x 16384 softmax: 5 GiB).
 MAX_PLAN_BYTES = 8 * 2**30
+# Calls run under the profiler (attribution), on the inputs of an unprofiled trial at the heaviest shape.
+PROFILED_CALLS = 5
 
 
 class Shape(BaseModel):
@@ -44,7 +48,8 @@ class Trial(BaseModel):
     init: int
     distribution: Distribution
     input_seed: int
-    purpose: Literal["trial", "determinism", "same_address", "one_element", "new_address", "weights"] = "trial"
+    purpose: Literal["trial", "determinism", "same_address", "one_element", "new_address", "weights",
+                     "profiled"] = "trial"
     source_trial: str | None = None
     weights_seed: int | None = None  # "weights": ModelNew built under `init`, then given the weights of this seed
 
@@ -54,6 +59,10 @@ class Trial(BaseModel):
         return f"{self.shape}-{self.init}" + (f"-w{self.weights_seed}" if self.weights_seed else "")
     reuse: str | None = None
     keep: bool = False
+
+
+# Probes that repeat their source trial's inputs, so its expected outputs.
+REPEATS = ("determinism", "same_address", "profiled")
 
 
 class Plan(BaseModel):
@@ -68,7 +77,7 @@ class Plan(BaseModel):
 
     def trial_bytes(self, trial: Trial) -> int:
         shape = next(s for s in self.shapes if s.name == trial.shape)
-        reused = trial.purpose in ("determinism", "same_address")
+        reused = trial.purpose in REPEATS
         return (shape.reused_bytes if reused else shape.fresh_bytes) or 0
 
     def planned_bytes(self) -> int:
@@ -115,8 +124,26 @@ def _plan(seed: int, device: str, dtype: str, shapes: list[Shape], has_weights: 
     if has_weights:  # weights that no seeded construction makes: a ModelNew that ignores what it is given fails
         add(shape=first.shape, init=first.init, distribution="normal", purpose="weights",
             weights_seed=seed % 100_000 + 50_001)
+    _add_profiled(plan, add, seed)
     _thin(plan)
     return plan
+
+
+def _add_profiled(plan: Plan, add: object, seed: int) -> None:
+    """PROFILED_CALLS calls on the inputs of the normal trial at the heaviest shape whose outputs fit an eighth of
+    the budget, else the lightest (the candidate's work stands furthest above fixed per-call costs there), placed together at a
+    position the secret seed picks after that trial."""
+    fits = [s for s in plan.shapes if plan.max_bytes is None
+            or (s.reused_bytes or 0) * PROFILED_CALLS <= plan.max_bytes // 8]
+    fits = fits or [min(plan.shapes, key=lambda s: s.reused_bytes or 0)]
+    heaviest = max(fits, key=lambda s: (s.fresh_bytes or 0, math.prod(s.overrides.values())))  # sizes unknown: most elements
+    source = next(t for t in plan.trials if t.shape == heaviest.name and t.distribution == "normal"
+                  and t.purpose == "trial")
+    block = [add(shape=source.shape, init=source.init, distribution="normal", purpose="profiled",  # type: ignore[operator]
+                 source_trial=source.id) for _ in range(PROFILED_CALLS)]
+    rest = [t for t in plan.trials if t not in block]
+    at = random.Random(seed ^ 0x9E3779B9).randint(rest.index(source) + 1, len(rest))
+    plan.trials = rest[:at] + block + rest[at:]
 
 
 def _thin(plan: Plan) -> None:

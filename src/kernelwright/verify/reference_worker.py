@@ -17,7 +17,7 @@ import torch
 from ..tasks import Task, instantiate
 from ..tasks.instantiate import TORCH_DTYPES, task_inputs
 from .distributions import redraw
-from .plan import Plan, Trial
+from .plan import REPEATS, Plan, Trial
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     sources = {t.source_trial for t in plan.trials if t.purpose == "one_element"}
     for trial in plan.trials:
         model_id = trial.model_id
-        if trial.purpose in ("determinism", "same_address"):
+        if trial.purpose in REPEATS:
             # Same inputs as the trial it repeats, so the same expected outputs: the judge reads that trial's files.
             report["trials"][trial.id] = {**report["trials"][trial.source_trial or ""], "model": model_id}
             continue

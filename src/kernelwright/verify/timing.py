@@ -1,20 +1,20 @@
-"""The timing phase: trusted input pool and roofline here, an isolated timing worker, statistics and verdict here.
+"""The timing phase: trusted input template and roofline here, an isolated timing worker, statistics and verdict here.
 
 `run_timing(...)` never raises for what a candidate does: a timeout, a crash, a malformed result or an integrity
 flag all come back as a `TimingReport` with `perf="PERF_INVALID"` and the reason in `flags` / `error`.
 
 Steps:
-1. Trusted: the calls to re-check are picked from the secret seed, and for each a pool entry is prepared at
-   the timing sizes (harness-drawn normal inputs, like the correctness trials) with its float64 expected and
-   eager outputs, kept in a folder under /tmp that isolated workers cannot see; also the task's weights, the
-   effective FLOPs and the hardware sheet.
+1. Trusted: one input template at the timing sizes (shapes, integer inputs), the task's weights, the effective
+   FLOPs and the hardware sheet, in a folder under /tmp that isolated workers cannot see.
 2. Isolated (`kernelwright.verify.timing_worker`): warm-up, interleaved blocks of the eager baseline, the
    optional torch.compile baseline and the candidate, adaptive sample count. Every call gets fresh input
-   content; the picked candidate calls get their pool entry instead (indistinguishable: same distribution,
-   never repeated). Raw samples come back, plus the outputs of the picked calls.
-3. Here: median/IQR/mean per subject, paired speedup with a block-bootstrap confidence interval, the re-check
-   of the saved outputs against the pool's float64 expectations, the integrity checks (stream escape, timer
-   consistency, global flags, patched torch functions, roofline floor) and PERF_VALID / PERF_INVALID.
+   content from a seed drawn just before it. After each timed candidate call the worker asks the dealer
+   (`call_checks`, a thread here holding the secret seed) whether that call is checked, and hands back its outputs
+   if so. Raw samples come back.
+3. Here: median/IQR/mean per subject, paired speedup with a block-bootstrap confidence interval, the check of the
+   handed-back outputs against the float64 reference on the same inputs, redrawn in a trusted process
+   (`timing_checks`), the integrity checks (stream escape, timer consistency, global flags, patched torch
+   functions, roofline floor) and PERF_VALID / PERF_INVALID.
 
 Usage of the trusted helper process: python -m kernelwright.verify.timing prepare REQUEST_JSON
 """
@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -45,7 +44,7 @@ TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by their private /tm
 Method = Literal["perf_counter", "cuda_events", "cuda_graph"]
 # Timing-worker stages that run before the candidate is imported: a failure there is the harness's, not the
 # candidate's (every later stage runs in the candidate's process).
-HARNESS_STAGES = ("reference Model", "input pool")
+HARNESS_STAGES = ("reference Model", "input template")
 REMEASURE_ABOVE = 3.0  # the protocol: a speedup over this many times eager counts only once re-measured
 Perf = Literal["PERF_VALID", "PERF_INVALID"]
 
@@ -53,7 +52,6 @@ Perf = Literal["PERF_VALID", "PERF_INVALID"]
 class TimingSettings(BaseModel):
     """Knobs of the timing protocol (the defaults follow the verification reference; the report states them)."""
 
-    max_pool_bytes: int = 4 * 2**30  # pool entries x (inputs + float64 expected + eager outputs) at most this
     warmup_ms: float = 25.0
     warmup_calls: int = 10
     warmup_max_s: float = 5.0
@@ -65,8 +63,9 @@ class TimingSettings(BaseModel):
     graph_below_ms: float = 0.05  # synced per-call time below which CUDA-graph replay is used
     graph_target_ms: float = 1.0
     graph_max_calls: int = 200
-    rechecks: int = 6  # re-checked candidate calls (one pool entry each): half among the first min_samples
-                       # timed calls, half later; fewer (at least 2) when the pool would exceed max_pool_bytes
+    checks_always: int = 60  # the first this many timed candidate calls are all checked, later call k with
+                             # probability checks_always / (k + 1) (see call_checks)
+    check_elements: int = 1 << 16  # a checked output with more elements hands back this many, drawn after the call
     bootstrap: int = 2000
     confidence: float = 0.95
     stream_escape_ms: float = 0.015  # candidate's (synced - plain) beyond eager's, above which work escaped
@@ -119,9 +118,9 @@ class TimingReport(BaseModel):
     error: str | None = None
     environment: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
-    rechecked: int = 0
-    # The chance that re-checking caught a candidate that skips its work on 5% of timed calls at random:
-    # 1 - 0.95 ** rechecked (which calls are checked is secret, and their inputs look like every other call's).
+    rechecked: int = 0  # timed candidate calls checked
+    # The chance that checking catches a candidate that skips its work on any 5% of its timed calls, even the
+    # ones least likely to be checked (which calls are checked is decided after each call; see call_checks).
     recheck_catches_5pct: float | None = None
     recheck_failures: list[str] = Field(default_factory=list)
     candidate_init_ms: float | None = None  # ModelNew(...) construction (weight preprocessing), timed apart
@@ -129,7 +128,6 @@ class TimingReport(BaseModel):
     compile_seconds: float | None = None
     stop_reason: str | None = None
     rounds: int = 0
-    pool_size: int = 0  # re-checked calls, one pool entry each
     own_calls: dict[str, int] = Field(default_factory=dict)
     l2: dict[str, Any] | None = None  # CUDA: flush buffer size, how persisting L2 lines were reset
     sync_overhead_ms: float | None = None  # CUDA: what a device-wide sync adds to a synced sample (taken off)
@@ -207,9 +205,10 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
     """Times a candidate that passed correctness against the task's Model (and torch.compile of it).
 
     `builds`: the BuildOutcome objects of the candidate's
-    extensions. `seed`: the run's secret seed; it picks the pool inputs, the weights and the re-checked calls.
+    extensions. `seed`: the run's secret seed; it picks the template, the weights and the checked calls.
     `runner`: run_isolated or a stand-in with its signature (tests)."""
     from ..sandbox.isolation import load_limits, run_isolated, thread_env, worker_threads
+    from .call_checks import Dealer
 
     settings = settings or TimingSettings()
     runner = runner or run_isolated
@@ -220,13 +219,13 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
     job = Path(tempfile.mkdtemp(prefix="kw-timing-"))
     trusted = Path(tempfile.mkdtemp(prefix="kw-trusted-", dir=TRUSTED_ROOT))
     (job / "inputs").mkdir()
+    dealer = Dealer(seed=derive_seed(seed, "checks"), always=settings.checks_always)
     try:
         work = _count(task, shape_overrides, report)
-        recheck = _recheck_calls(seed, settings, work)
-        pool_size = report.pool_size = len(recheck)
-        prepared = _prepare(task, shape_overrides, device, dtype, seed, pool_size, job / "inputs", trusted)
+        prepared = _prepare(task, shape_overrides, device, dtype, seed, job / "inputs", trusted)
         if "error" in prepared:
             return _invalid(report, prepared["error"], started)
+        shutil.copyfile(job / "inputs" / "in_p0.pt", trusted / "template.pt")  # the worker's copy is in its reach
         report.hardware = prepared.get("hardware", {})
         report.environment = prepared.get("environment", {})
         if work is not None and prepared.get("effective_flops") is not None:
@@ -243,10 +242,9 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
             "task": {"source": task.source, "path": task.path, "overrides": dict(shape_overrides)},
             "model": {"init_inputs": f"inputs/init_{model_id}.pt", "state_dict": f"inputs/state_{model_id}.pt",
                       "seed": prepared["init"]},
-            "pool": [f"inputs/in_p{i}.pt" for i in range(pool_size)],
-            "recheck": recheck,  # call recheck[k] reads pool entry k; every other call a fresh draw
+            "template": "inputs/in_p0.pt",
             "domains": [task.declarations.domain_of(i) for i in range(_input_count(task))],
-            "fresh_seed": derive_seed(seed, "fresh"),
+            "channel": list(dealer.worker_fds), "check_elements": settings.check_elements,
             "settings": {**settings.model_dump(include={"warmup_ms", "warmup_calls", "warmup_max_s", "block_calls",
                                                         "min_samples", "max_samples", "max_seconds", "target_rse",
                                                         "graph_below_ms", "graph_target_ms", "graph_max_calls"}),
@@ -257,15 +255,21 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
             report.notes.append("CPU: OMP_WAIT_POLICY=PASSIVE for every subject (two OpenMP runtimes share the cores)")
         # the built libraries may sit under /tmp (a test's cache), which isolated workers otherwise don't see
         libraries = sorted({str(Path(e["library"]).parent) for e in request["extensions"] if e.get("library")})
+        dealer.start()
         outcome = runner([sys.executable, "-m", "kernelwright.verify.timing_worker", str(job)], job_dir=job,
                          limits=limits, gpu=device.startswith("cuda"),
                          env_extra=thread_env(threads, cuda=device.startswith("cuda")),
-                         **_path_options(runner, [Path(p) for p in libraries], [trusted]))
-        _judge(report, task, outcome, job, trusted, work, recheck, seed, settings, limits.timeout_s)
+                         **_runner_options(runner, [Path(p) for p in libraries], [trusted], dealer.worker_fds))
+        dealer.stop()
+        checks = {"task": task.model_dump(), "overrides": dict(shape_overrides), "device": device, "dtype": dtype,
+                  "init": prepared["init"], "template": str(trusted / "template.pt"), "domains": request["domains"],
+                  "limit": settings.check_elements}
+        _judge(report, task, outcome, job, trusted, work, dealer, checks, seed, settings, limits.timeout_s)
     except Exception as exc:  # a harness failure must still leave a report, never end the run
         report.flags.append(flag("timing_harness", f"timing failed ({type(exc).__name__}: {exc})"[:500]))
         report.error = report.error or f"{type(exc).__name__}: {exc}"[:2000]
     finally:
+        dealer.stop()
         shutil.rmtree(job, ignore_errors=True)
         shutil.rmtree(trusted, ignore_errors=True)
     valid = not report.flags and not report.error and "candidate" in report.subjects
@@ -308,29 +312,16 @@ def _count(task: Any, overrides: dict[str, int], report: TimingReport) -> Work |
     return work
 
 
-def _recheck_calls(seed: int, settings: TimingSettings, work: Work | None) -> list[int]:
-    """Which timed candidate calls are re-checked (call k-th of this sorted list reads pool entry k): chosen from
-    the secret seed, half early (reached by every run that collects min_samples), half anywhere later."""
-    count = max(2, settings.rechecks)
-    if work is not None:
-        per_entry = work.input_bytes + 3 * work.output_bytes  # inputs, float64 expected (<= 2x), eager outputs
-        count = max(2, min(count, settings.max_pool_bytes // max(1, per_entry)))
-    rng = random.Random(derive_seed(seed, "recheck"))
-    early_pool = range(0, max(1, settings.min_samples))
-    late_pool = range(settings.min_samples, max(settings.min_samples + 1, settings.max_samples))
-    early = rng.sample(early_pool, min(len(early_pool), (count + 1) // 2))
-    late = rng.sample(late_pool, min(len(late_pool), count // 2))
-    return sorted(set(early) | set(late))
-
-
 def _input_count(task: Any) -> int:
     if task.specs is not None:
         return len(task.specs.inputs)
     return 16  # domains past the real inputs are never read
 
 
-def _path_options(runner: Runner, readable: list[Path], hidden: list[Path]) -> dict[str, list[Path]]:
-    """run_isolated's options for extra read-only paths and masked paths, under the names it has."""
+def _runner_options(runner: Runner, readable: list[Path], hidden: list[Path],
+                    pass_fds: tuple[int, ...]) -> dict[str, Any]:
+    """run_isolated's options for extra read-only paths, masked paths and inherited descriptors, under the names
+    it has."""
     import inspect
 
     try:
@@ -338,12 +329,14 @@ def _path_options(runner: Runner, readable: list[Path], hidden: list[Path]) -> d
     except (TypeError, ValueError):
         params = {}  # type: ignore[assignment]
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    options: dict[str, list[Path]] = {}
+    options: dict[str, Any] = {}
     name = next((n for n in ("readable_extra", "readable") if n in params), "readable_extra" if open_ended else None)
     if name:
         options[name] = readable
     if "hidden" in params or open_ended:
         options["hidden"] = hidden
+    if "pass_fds" in params or open_ended:
+        options["pass_fds"] = pass_fds
     return options
 
 
@@ -354,15 +347,15 @@ def derive_seed(seed: int, purpose: str) -> int:
 # ---------------------------------------------------------------------------------------------- trusted step
 
 
-def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed: int, pool_size: int,
-             inputs_dir: Path, trusted: Path) -> dict[str, Any]:
+def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed: int, inputs_dir: Path,
+             trusted: Path) -> dict[str, Any]:
     from .plan import Plan, Shape, Trial
     from .trusted import ReferenceFailure, run_trusted
 
     init = derive_seed(seed, "weights") % 100_000 + 1
     plan = Plan(seed=seed, device=device, dtype=dtype, shapes=[Shape(name="timing", overrides=overrides)], inits=[init],
-                trials=[Trial(id=f"p{i}", shape="timing", init=init, distribution="normal",
-                              input_seed=derive_seed(seed, f"pool{i}")) for i in range(pool_size)])
+                trials=[Trial(id="p0", shape="timing", init=init, distribution="normal",
+                              input_seed=derive_seed(seed, "pool0"))])
     request = {"task": task.model_dump(), "plan": plan.model_dump(), "inputs_dir": str(inputs_dir),
                "trusted_dir": str(trusted), "overrides": overrides, "device": device}
     path = trusted / "request.json"
@@ -377,8 +370,8 @@ def _prepare(task: Any, overrides: dict[str, int], device: str, dtype: str, seed
 
 
 def prepare(request: dict[str, Any]) -> dict[str, Any]:
-    """Runs in a trusted subprocess: pool inputs + expected outputs (via the reference worker), effective FLOPs,
-    hardware sheet, environment."""
+    """Runs in a trusted subprocess: the input template (via the reference worker), effective FLOPs, hardware
+    sheet, environment."""
     import torch
 
     from ..tasks import Task, instantiate
@@ -440,8 +433,13 @@ def _nvidia_smi() -> dict[str, Any]:
 
 
 def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Path, work: Work | None,
-           recheck: list[int], seed: int, settings: TimingSettings, timeout_s: float) -> None:
+           dealer: Any, checks: dict[str, Any], seed: int, settings: TimingSettings, timeout_s: float) -> None:
     from ..sandbox.isolation import read_worker_file
+    from .timing_checks import judge_checks
+
+    if dealer.violation:  # whatever else happened: something in the worker's process asked out of turn
+        report.flags.append(flag("harness_tampered", f"the candidate tampered with the timing worker: "
+                                 f"{dealer.violation}"))
 
     if getattr(outcome, "isolation", None) is not None and outcome.isolation.filesystem != "confined":
         report.notes.append("no filesystem isolation: the worker could read the trusted expected outputs")
@@ -473,6 +471,11 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     if not result.get("ok"):
         stage = result.get("stage", "worker")
         report.error = f"{stage}: {result.get('error') or 'failed'}"[:2000]
+        if stage == "call channel":  # the harness's own pipe, broken from inside the worker: not a crash of its own
+            if not dealer.violation:
+                report.flags.append(flag("harness_tampered", "the candidate tampered with the timing worker: its "
+                                         f"call channel failed ({result.get('error') or 'no detail'})"[:500]))
+            return
         code = "timing_setup_error" if stage in HARNESS_STAGES else "timing_runtime_error"
         report.flags.append(flag(code, f"({stage})" if code == "timing_runtime_error" else stage))
         return
@@ -484,7 +487,7 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     _speedups(report, seed, settings)
     _integrity(report, result, outcome, settings)
     _floor(report, work, task)
-    _recheck(report, task, result, job, trusted, recheck, work)
+    judge_checks(report, task, result, job, trusted, dealer, checks, work.output_bytes if work else None)
     report.remeasure = report.speedup_eager is not None and report.speedup_eager > settings.remeasure_above
 
 
@@ -629,55 +632,6 @@ def _floor(report: TimingReport, work: Work | None, task: Any) -> None:
         report.flags.append(flag("below_roofline", f"{median_s * 1e3:.4f} ms per call is below "
                                  f"{floor_margin():g} x the roofline floor {floor.floor_s * 1e3:.4f} ms "
                                  f"({floor.bound}-bound)"))
-
-
-def _recheck(report: TimingReport, task: Any, result: dict[str, Any], job: Path, trusted: Path, recheck: list[int],
-             work: Work | None) -> None:
-    """Outputs of the picked timed calls against the float64 reference of the pool entry each call read."""
-    import torch
-
-    from ..sandbox.isolation import read_worker_file
-    from ..sandbox.sealed import read_call_record
-    from .compare import compare_outputs, comparison_device
-    from .policy import load_tolerances
-
-    saved, tampered = {}, []
-    for entry in result.get("rechecks") or []:
-        call = entry.get("call") if isinstance(entry, dict) else None
-        if isinstance(call, int) and call in recheck and entry.get("file") == f"recheck_{call}.kw":
-            saved[call] = entry["file"]
-    reached = {c for c in recheck if c < report.subjects["candidate"].n}
-    limit = int((work.output_bytes if work else 0) * 1.1) + 2**20 if work else 2**31
-    policy, dtype, device = load_tolerances(), task.declarations.dtype, comparison_device(report.device)
-    for call in sorted(reached):
-        index = recheck.index(call)  # the entry this call must have read; the worker's word is not asked
-        if call not in saved:
-            report.recheck_failures.append(f"call {call}: its outputs were not saved")
-            continue
-        try:
-            (tampering,), got = read_call_record(read_worker_file(job, saved[call], limit), blobs=1)
-        except (OSError, ValueError) as exc:
-            report.recheck_failures.append(f"call {call}: saved outputs unreadable ({type(exc).__name__})")
-            continue
-        if tampering:
-            tampered.append(f"call {call}: {tampering.decode('utf-8', errors='replace')}"[:300])
-        expected = torch.load(trusted / f"expected_p{index}.pt", weights_only=True)
-        eager = torch.load(trusted / f"eager_p{index}.pt", weights_only=True)
-        problems = compare_outputs(got, expected, eager, dtype, policy, task.declarations.tolerance, device)
-        report.rechecked += 1
-        if problems:
-            report.recheck_failures.append(f"call {call} (pool entry {index}), output {problems[0].output}: "
-                                           f"{problems[0].detail}"[:500])
-    report.recheck_catches_5pct = round(1 - 0.95 ** report.rechecked, 3)
-    found = [str(t) for t in result.get("tampering") or [] if isinstance(t, str)]
-    if tampered or found:
-        report.flags.append(flag("harness_tampered", "the candidate tampered with the timing worker: "
-                                 + "; ".join((tampered + found)[:3])))
-    if report.recheck_failures:
-        report.flags.append(flag("recheck_failed", f"{len(report.recheck_failures)} of {len(reached)} re-checked "
-                                 f"timed calls wrong; first: {report.recheck_failures[0]}"[:600]))
-    elif not reached:
-        report.notes.append("no timed call was re-checked (too few samples)")
 
 
 def _invalid(report: TimingReport, error: str, started: float) -> TimingReport:

@@ -9,11 +9,12 @@ Protocol, per subject (eager = the task's Model, compile = torch.compile of it, 
 - warm-up: at least `warmup_calls` calls and `warmup_ms` of calls (capped by `warmup_max_s`);
 - rounds: in each round every subject runs one block of `block_calls` timed calls, in an order that rotates
   by one subject per round;
-- inputs: every call gets fresh content in the same working buffers (written outside the timed window): a new
-  float64 normal draw on the device, mapped into the task's input domain and cast, as the pool's are, except the candidate calls the orchestrator
-  picked for re-checking, which get one entry each of the input pool (same distribution, float64 expected
-  outputs known to the orchestrator). No content is ever repeated, so caching outputs gains nothing, and a
-  re-checked call looks like any other. The pool files are deleted before the candidate is imported;
+- inputs: every call gets fresh content in the same working buffers (written outside the timed window): float64
+  normal draws from a seed the worker takes from the OS just before the call, mapped into the task's input domain
+  and cast (`distributions.seeded_draws`). No content is ever repeated, so caching outputs gains nothing, and
+  nothing in this process says which calls will be checked: after each timed candidate call the worker asks the
+  trusted parent over the call channel (`Sealed.ask`, see kernelwright.verify.call_checks), and only then hands
+  back that call's outputs (whole, or a sample of elements the answer's seed picks) if it was chosen;
 - stop when the median's relative standard error of the candidate and of the eager baseline is below
   `target_rse`, or at `max_samples` per subject, `max_seconds` of rounds, or the phase deadline.
 
@@ -48,7 +49,7 @@ from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached
 from ..sandbox.sealed import Sealed, private_functions, seal
 from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
-from .distributions import apply_domain, draw
+from .distributions import seeded_draws
 from .stats import median, relative_standard_error
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
@@ -66,8 +67,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 Outputs = list[Any]
-# pool entry (None: a fresh draw) -> (outputs, synced ms, plain ms)
-Measure = Callable[[int | None], tuple[Outputs, float, float | None]]
+# the call's input seed -> (outputs, synced ms, plain ms)
+Measure = Callable[[int], tuple[Outputs, float, float | None]]
 
 
 class StageError(Exception):
@@ -82,12 +83,13 @@ class StageError(Exception):
 def run(job: Path) -> dict[str, Any]:
     started = _monotonic()
     request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()  # the plan (which calls are re-checked) is no business of the candidate's
-    result: dict[str, Any] = {"ok": True, "notes": [], "subjects": {}, "blocks": [], "rechecks": [],
+    (job / "request.json").unlink()
+    result: dict[str, Any] = {"ok": True, "notes": [], "subjects": {}, "blocks": [], "checks": [],
                               "bad_outputs": [], "patched": [], "state": {}, "own_calls": {}}
-    # Bound before the candidate loads (see kernelwright.sandbox.sealed): the re-checked outputs, the report and
-    # every function that runs after the import reach nothing the candidate can rebind by name.
-    sealed = seal(str(job), watched=globals())
+    # Bound before the candidate loads (see kernelwright.sandbox.sealed): the call channel, the checked outputs,
+    # the report and every function that runs after the import reach nothing the candidate can rebind by name.
+    channel = request.get("channel")
+    sealed = seal(str(job), watched=globals(), channel=(int(channel[0]), int(channel[1])) if channel else None)
     after = private_functions(globals(), [name for name, value in globals().items()
                                           if isinstance(value, types.FunctionType) and value.__module__ == __name__])
     stage_error, describe = StageError, _error
@@ -119,32 +121,28 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
         init_inputs = torch.load(job / request["model"]["init_inputs"], weights_only=True)
         state = torch.load(job / request["model"]["state_dict"], weights_only=True)
         reference = _reference_model(request["task"], init_inputs, state, request["model"]["seed"], device, dtype)
-    with _stage("input pool"):
-        pool = [[_to_device(v, device) for v in torch.load(job / path, weights_only=True)] for path in request["pool"]]
-        for path in request["pool"]:
-            (job / path).unlink()  # the re-checked calls' inputs: not for the candidate to recognise them by
-        work = [v.clone() if isinstance(v, torch.Tensor) else v for v in pool[0]]
+    with _stage("input template"):
+        template = [_to_device(v, device) for v in torch.load(job / request["template"], weights_only=True)]
+        work = [v.clone() if isinstance(v, torch.Tensor) else v for v in template]
         domains = list(request.get("domains") or [])
         generator = torch.Generator(device=device)
-        generator.manual_seed(int(request.get("fresh_seed", 0)))
 
-    def load(index: int | None) -> None:
-        """Pool entry `index` into the working buffers, or (None) a fresh draw of every float input."""
-        for position, value in enumerate(pool[index if index is not None else 0]):
+    def domain_of(position: int) -> str:
+        return domains[position] if position < len(domains) else "real"
+
+    def load(seed: int) -> None:
+        """The call's inputs into the working buffers: float inputs drawn from `seed`, the rest from the template."""
+        drawn = seeded_draws(template, seed, generator, domain_of)
+        for position, value in enumerate(template):
             if not isinstance(value, torch.Tensor):
                 work[position] = value
-            elif index is None and value.is_floating_point():
-                # The pool's own procedure (float64 draw, domain, cast): a fresh call's inputs are not told apart
-                # from a re-checked one's by their statistics (a float32 draw sits on another lattice).
-                domain = domains[position] if position < len(domains) else "real"
-                work[position].copy_(apply_domain(draw(value.shape, "normal", generator), domain))
             else:
-                work[position].copy_(value)
+                work[position].copy_(drawn.get(position, value))
 
     subjects: dict[str, Callable[..., Any]] = {"eager": reference}
     result["compile"] = {"requested": bool(request.get("compile_baseline")), "ok": None, "error": None, "seconds": None}
     if request.get("compile_baseline"):
-        compiled, result["compile"] = _compile_baseline(reference, load, work, prims)
+        compiled, result["compile"] = _compile_baseline(reference, load, work, prims, sealed)
         if compiled is not None:
             subjects["compile"] = compiled
 
@@ -174,14 +172,13 @@ def _after_import(module: Any, request: dict[str, Any], result: dict[str, Any], 
     subjects["candidate"] = candidate
     _sync(prims)
 
-    recheck = {int(call): entry for entry, call in enumerate(request.get("recheck", []))}  # call -> pool entry
     with torch.no_grad():
         CountingExtension.calls.clear()
-        measures, method, per_sample = _methods(subjects, load, work, settings, prims, result, deadline)
+        measures, method, per_sample = _methods(subjects, load, work, settings, prims, result, deadline, sealed)
         result["method"], result["calls_per_sample"] = method, per_sample
         result["own_calls_setup"] = dict(CountingExtension.calls)  # warm-up (and graph capture: replays call nothing)
         CountingExtension.calls.clear()
-        _rounds(measures, settings, recheck, sealed, result, deadline, prims)
+        _rounds(measures, settings, int(request.get("check_elements", 1 << 16)), sealed, result, deadline, prims)
         result["own_calls"] = dict(CountingExtension.calls)
     result["state"]["after"] = state_snapshot()
     result["patched"] = patched_since(originals)
@@ -204,14 +201,14 @@ def _reference_model(task: dict[str, Any], init_inputs: list[Any], state: dict[s
     return model
 
 
-def _compile_baseline(reference: torch.nn.Module, load: Callable[[int | None], None], work: list[Any],
-                      prims: _CudaPrimitives | None) -> tuple[Any, dict[str, Any]]:
+def _compile_baseline(reference: torch.nn.Module, load: Callable[[int], None], work: list[Any],
+                      prims: _CudaPrimitives | None, sealed: Sealed) -> tuple[Any, dict[str, Any]]:
     """torch.compile of a copy of the reference, compiled by its first call (before any candidate code runs)."""
     info: dict[str, Any] = {"requested": True, "ok": False, "error": None, "seconds": None}
     began = _perf_ns()
     try:
         compiled = torch.compile(copy.deepcopy(reference))
-        load(None)
+        load(sealed.entropy())
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compiled(*work)
@@ -227,13 +224,13 @@ def _compile_baseline(reference: torch.nn.Module, load: Callable[[int | None], N
 # ---------------------------------------------------------------------------------------------- methods
 
 
-def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work: list[Any],
+def _methods(subjects: dict[str, Any], load: Callable[[int], None], work: list[Any],
              settings: dict[str, Any], prims: _CudaPrimitives | None, result: dict[str, Any],
-             deadline: float) -> tuple[dict[str, Measure], str, int]:
+             deadline: float, sealed: Sealed) -> tuple[dict[str, Measure], str, int]:
     """Warm every subject up and pick the timing method (the same for all subjects)."""
     if prims is None:
         measures = {name: _cpu_measure(fn, load, work) for name, fn in subjects.items()}
-        _warmup(measures, settings, result, deadline)
+        _warmup(measures, settings, result, deadline, sealed)
         result["notes"].append("CPU: caches are not flushed between calls (the same for every subject)")
         return measures, "perf_counter", 1
     result["l2"] = {"flush_bytes": int(prims.flush.numel() * prims.flush.element_size()),
@@ -242,7 +239,7 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
     if prims.reset_fn is None:
         result["notes"].append(f"persisting L2 lines are not reset before calls: {prims.reset_note}")
     measures = {name: _event_measure(fn, load, work, prims) for name, fn in subjects.items()}
-    warm = _warmup(measures, settings, result, deadline)
+    warm = _warmup(measures, settings, result, deadline, sealed)
     short = min(warm.get("eager", math.inf), warm.get("candidate", math.inf))
     if not short < float(settings["graph_below_ms"]):
         return measures, "cuda_events", 1
@@ -250,7 +247,7 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
     graphs: dict[str, Measure] = {}
     for name, fn in subjects.items():
         try:
-            graphs[name] = _graph_measure(name, fn, load, work, prims, calls)
+            graphs[name] = _graph_measure(name, fn, load, work, prims, calls, sealed)
         except Exception as exc:
             first = (f"{type(exc).__name__}: {exc}".strip().splitlines() or [""])[0][:300]
             result["notes"].append(f"CUDA-graph timing not possible for {name} ({first}); "
@@ -264,7 +261,7 @@ def _methods(subjects: dict[str, Any], load: Callable[[int | None], None], work:
 
 
 def _warmup(measures: dict[str, Measure], settings: dict[str, Any],
-            result: dict[str, Any], deadline: float) -> dict[str, float]:
+            result: dict[str, Any], deadline: float, sealed: Sealed) -> dict[str, float]:
     """Per subject: >= warmup_calls calls and >= warmup_ms of calls (at most warmup_max_s). Returns medians."""
     medians = {}
     for name, measure in measures.items():
@@ -272,7 +269,7 @@ def _warmup(measures: dict[str, Measure], settings: dict[str, Any],
         began = _perf_ns()
         with _stage(f"warm-up ({name})"):
             while True:
-                _, synced, _ = measure(None)
+                _, synced, _ = measure(sealed.entropy())
                 times.append(synced)
                 spent = (_perf_ns() - began) / 1e9
                 enough = len(times) >= settings["warmup_calls"] and spent * 1e3 >= settings["warmup_ms"]
@@ -285,9 +282,9 @@ def _warmup(measures: dict[str, Measure], settings: dict[str, Any],
     return medians
 
 
-def _cpu_measure(fn: Callable[..., Any], load: Callable[[int | None], None], work: list[Any]) -> Measure:
-    def measure(index: int | None) -> tuple[Outputs, float, float | None]:
-        load(index)
+def _cpu_measure(fn: Callable[..., Any], load: Callable[[int], None], work: list[Any]) -> Measure:
+    def measure(seed: int) -> tuple[Outputs, float, float | None]:
+        load(seed)
         began = _perf_ns()
         out = fn(*work)
         ended = _perf_ns()
@@ -296,12 +293,12 @@ def _cpu_measure(fn: Callable[..., Any], load: Callable[[int | None], None], wor
     return measure
 
 
-def _event_measure(fn: Callable[..., Any], load: Callable[[int | None], None], work: list[Any],
+def _event_measure(fn: Callable[..., Any], load: Callable[[int], None], work: list[Any],
                    prims: _CudaPrimitives) -> Measure:
     start, plain, synced = prims.event(), prims.event(), prims.event()
 
-    def measure(index: int | None) -> tuple[Outputs, float, float | None]:
-        load(index)
+    def measure(seed: int) -> tuple[Outputs, float, float | None]:
+        load(seed)
         prims.flush_l2()
         prims.record(start)
         out = fn(*work)
@@ -314,12 +311,12 @@ def _event_measure(fn: Callable[..., Any], load: Callable[[int | None], None], w
     return measure
 
 
-def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None], None], work: list[Any],
-                   prims: _CudaPrimitives, calls: int) -> Measure:
+def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int], None], work: list[Any],
+                   prims: _CudaPrimitives, calls: int, sealed: Sealed) -> Measure:
     """Capture `calls` calls in one CUDA graph; a sample is one replay, divided by `calls`. The capture is
     checked: a replay on new input content must give what a plain call gives (work launched outside the
     capture, e.g. on another stream, would not be replayed)."""
-    load(None)
+    load(sealed.entropy())
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -333,7 +330,7 @@ def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None
         for _ in range(calls):
             out = fn(*work)
     static = _as_list(out)
-    load(None)  # content the capture never saw
+    load(sealed.entropy())  # content the capture never saw
     graph.replay()
     prims.device_sync()
     replayed = [o.clone() if isinstance(o, torch.Tensor) else o for o in static]
@@ -346,8 +343,8 @@ def _graph_measure(name: str, fn: Callable[..., Any], load: Callable[[int | None
                                    "(work outside the captured stream?)")
     start, plain, synced = prims.event(), prims.event(), prims.event()
 
-    def measure(index: int | None) -> tuple[Outputs, float, float | None]:
-        load(index)
+    def measure(seed: int) -> tuple[Outputs, float, float | None]:
+        load(seed)
         prims.flush_l2()
         prims.record(start)
         graph.replay()
@@ -371,7 +368,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 # ---------------------------------------------------------------------------------------------- rounds
 
 
-def _rounds(measures: dict[str, Measure], settings: dict[str, Any], recheck: dict[int, int], sealed: Sealed,
+def _rounds(measures: dict[str, Measure], settings: dict[str, Any], check_elements: int, sealed: Sealed,
             result: dict[str, Any], deadline: float, prims: _CudaPrimitives | None) -> None:
     names = [n for n in SUBJECT_ORDER if n in measures]
     samples = {n: result["subjects"].setdefault(n, {}) for n in names}
@@ -390,12 +387,11 @@ def _rounds(measures: dict[str, Measure], settings: dict[str, Any], recheck: dic
             with _stage(f"timed calls ({name})"):
                 wall_began = _perf_ns()
                 for _ in range(block):
-                    call = counters[name]
-                    pool_index = recheck.get(call) if name == "candidate" else None
-                    outputs, synced, plain = measure(pool_index)
+                    call, seed = counters[name], sealed.entropy()
+                    outputs, synced, plain = measure(seed)
                     _check_types(name, call, outputs, result)
-                    if pool_index is not None:
-                        _save_recheck(call, pool_index, outputs, sealed, result)
+                    if name == "candidate":
+                        _hand_back(call, seed, outputs, check_elements, sealed, result)
                     entry["samples_ms"].append(synced)
                     entry["plain_ms"].append(plain)
                     entry["rounds"].append(round_index)
@@ -437,12 +433,16 @@ def _check_types(name: str, call: int, outputs: Outputs, result: dict[str, Any])
                                          "not a plain torch.Tensor")
 
 
-def _save_recheck(call: int, pool_index: int, outputs: Outputs, sealed: Sealed, result: dict[str, Any]) -> None:
-    """Copies the outputs out right after the call (no lazy value survives), through the sealed record file, for
-    the orchestrator to compare; with what the seal saw tampered with so far."""
-    name = f"recheck_{call}.kw"
-    sealed.write(name, ["\n".join(sealed.tampering()).encode(), *outputs])
-    result["rechecks"].append({"call": call, "pool": pool_index, "file": name})
+def _hand_back(call: int, seed: int, outputs: Outputs, check_elements: int, sealed: Sealed,
+               result: dict[str, Any]) -> None:
+    """Asks the parent whether this finished call is checked; if so, copies its outputs out at once (whole, or the
+    elements the answer's seed picks) through the sealed record file, with what the seal saw tampered with so far."""
+    with _stage("call channel"):
+        checked, sample_seed = sealed.ask(call, seed)
+    if checked:
+        name = f"check_{call}.kw"
+        sealed.write(name, ["\n".join(sealed.tampering()).encode(), *sealed.sample(outputs, sample_seed, check_elements)])
+        result["checks"].append(call)
 
 
 # ---------------------------------------------------------------------------------------------- integrity

@@ -44,7 +44,8 @@ class CorrectnessOutcome(BaseModel):
 class PhaseOutcomes(BaseModel):
     correctness: CorrectnessOutcome
     own_share: float | None = None  # share of forward() time in the candidate's own functions
-    min_own_share: float | None = None  # the task level's minimum (sandbox/tolerances.toml)
+    min_own_share: float | None = None  # the task level's minimum (sandbox/attribution.toml)
+    library_shares: dict[str, float] = Field(default_factory=dict)  # the top library ops and their share
     level: int | None = None
     sanitizer: SanitizerFinding | None = None  # None: clean, or not run
     timing_flags: list[Flag] | None = None  # None: not timed
@@ -52,7 +53,7 @@ class PhaseOutcomes(BaseModel):
 
 
 def decide_verdict(outcomes: PhaseOutcomes) -> Decision:
-    """Precedence: a correctness failure, then library work, then a sanitizer error, then a candidate fault while
+    """Precedence: a correctness failure, then library work (`library_work`), then a sanitizer error, then a candidate fault while
     timed (it crashed or hung on fresh inputs), then an integrity flag while timed. A harness flag of the timing
     decides no verdict: it makes the timing PERF_INVALID, so no speedup counts. What would PASS is SUSPECT when the
     candidate ran unconfined: it could have read the expected outputs, so it counts neither as correct nor as fast."""
@@ -77,9 +78,10 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
         return correct
     share, minimum = outcomes.own_share, outcomes.min_own_share
     if minimum is not None and share is not None and share < minimum:
-        return Decision("SUSPECT", "own_kernel_share",
+        top = ", ".join(f"{op} {part:.0%}" for op, part in outcomes.library_shares.items()) or "not named"
+        return Decision("SUSPECT", "library_work",
                         f"only {share:.0%} of forward() time is spent in the candidate's own functions (a level-"
-                        f"{outcomes.level} task needs {minimum:.0%}): the work is done by library calls")
+                        f"{outcomes.level} task needs {minimum:.0%}): the work is done by library calls ({top})")
     found = outcomes.sanitizer
     if found is not None:
         return Decision("INCORRECT", f"sanitizer_{found.tool}",
@@ -97,7 +99,8 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
 
 
 def _correctness(found: CorrectnessOutcome) -> Decision:
-    """A hang, then a crash, then tampering with the worker, then wrong trials, then ignored weights, then nondeterminism, then a failed caching probe, then an own
+    """A hang, then a crash, then tampering with the worker, then wrong trials, then ignored weights, then
+    nondeterminism, then a failed caching probe, then behaviour that changes under the profiler, then an own
     extension never called."""
     report = found.report
     if found.timed_out:
@@ -120,10 +123,15 @@ def _correctness(found: CorrectnessOutcome) -> Decision:
                         f"into it (are its parameters used?): {weights[0].line()}")
     if report.probes.get("determinism", "ok") != "ok":
         return Decision("NONDETERMINISTIC", "determinism", report.probes["determinism"])
-    probes = [f for f in report.failures if f.purpose not in ("trial", "weights")]
+    probes = [f for f in report.failures if f.purpose not in ("trial", "weights", "profiled")]
     if probes:
         return Decision("SUSPECT", f"probe:{probes[0].purpose}", f"correct on every trial but not on the "
                         f"{probes[0].purpose} probe (result caching?): {probes[0].line()}")
+    profiled = [f for f in report.failures if f.purpose == "profiled"]
+    if profiled or "profiler" in report.probes:
+        detail = f"wrong under the profiler: {profiled[0].line()}" if profiled else report.probes["profiler"]
+        return Decision("SUSPECT", "profiler_dependent",
+                        f"correct on every trial, but it behaves differently while profiled: {detail}")
     if "own_kernels" in report.probes:
         return Decision("SUSPECT", "own_kernels",
                         f"the candidate's own extension is never called: {report.probes['own_kernels']}")

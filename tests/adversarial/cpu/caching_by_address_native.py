@@ -130,6 +130,33 @@ torch::Tensor rms_norm_forward(torch::Tensor x, torch::Tensor weight, double eps
     return out;
 }
 
+// Honest softmax that allocates a workspace (row maxima and inverse sums) with torch::empty and reads the input
+// through views: allocation and views are not library work.
+torch::Tensor softmax_workspace(torch::Tensor x) {
+    check_matrix(x);
+    const int64_t rows = x.size(0), cols = x.size(1);
+    auto input = x.contiguous().reshape({rows, cols}).view({rows * cols});
+    auto out = torch::empty({rows, cols}, input.options());
+    auto workspace = torch::empty({2, rows}, input.options().dtype(torch::kFloat64));
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    double* peak = workspace.data_ptr<double>();
+    double* inverse = peak + rows;
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        double top = -std::numeric_limits<double>::infinity(), total = 0.0;
+        for (int64_t c = 0; c < cols; ++c) top = std::max(top, static_cast<double>(src[r * cols + c]));
+        for (int64_t c = 0; c < cols; ++c) total += std::exp(src[r * cols + c] - top);
+        peak[r] = top;
+        inverse[r] = 1.0 / total;
+    }
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = static_cast<float>(std::exp(src[r * cols + c] - peak[r]) * inverse[r]);
+    return out.view_as(x);
+}
+
 // ---- wrong numerics
 torch::Tensor softmax_unstable(torch::Tensor x) { return softmax_new(x, false, 0, 1.0f); }
 torch::Tensor softmax_rounded(torch::Tensor x, int64_t rounding) { return softmax_new(x, true, static_cast<int>(rounding), 1.0f); }
@@ -274,6 +301,7 @@ FUNCTIONS = [
     'softmax_scaled', 'softmax_noisy', 'softmax_tile512', 'fill_like', 'copy_input', 'uninitialised',
     'softmax_inplace', 'scribble_input', 'softmax_masked_tail', 'softmax_spare_past_input', 'address_of', 'fingerprint',
     'touch', 'library_softmax', 'crash', 'hang', 'rms_norm_forward', 'softmax_shared_buffer',
+    'softmax_workspace',
 ]
 
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)

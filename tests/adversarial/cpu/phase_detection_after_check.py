@@ -1,6 +1,6 @@
-"""phase detection: correct for the first 20 calls (more than the 18 the correctness phase makes), a cheap constant
-afterwards, i.e. while being timed. Passes correctness; caught as: PERF_INVALID by the timing phase (outputs of
-timed calls picked by the secret seed are re-checked)."""
+"""phase detection: correct for the first 25 calls (more than the 21 the correctness phase makes: 18 trials and 3
+profiled), a cheap constant afterwards, i.e. while being timed. Passes correctness; caught as: PERF_INVALID by the
+timing phase (outputs of timed calls picked by the secret seed are re-checked)."""
 
 import torch
 import torch.nn as nn
@@ -129,6 +129,33 @@ torch::Tensor rms_norm_forward(torch::Tensor x, torch::Tensor weight, double eps
         for (int64_t c = 0; c < dim; ++c) dst[r * dim + c] = static_cast<float>(src[r * dim + c] * inverse * g[c]);
     }
     return out;
+}
+
+// Honest softmax that allocates a workspace (row maxima and inverse sums) with torch::empty and reads the input
+// through views: allocation and views are not library work.
+torch::Tensor softmax_workspace(torch::Tensor x) {
+    check_matrix(x);
+    const int64_t rows = x.size(0), cols = x.size(1);
+    auto input = x.contiguous().reshape({rows, cols}).view({rows * cols});
+    auto out = torch::empty({rows, cols}, input.options());
+    auto workspace = torch::empty({2, rows}, input.options().dtype(torch::kFloat64));
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    double* peak = workspace.data_ptr<double>();
+    double* inverse = peak + rows;
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        double top = -std::numeric_limits<double>::infinity(), total = 0.0;
+        for (int64_t c = 0; c < cols; ++c) top = std::max(top, static_cast<double>(src[r * cols + c]));
+        for (int64_t c = 0; c < cols; ++c) total += std::exp(src[r * cols + c] - top);
+        peak[r] = top;
+        inverse[r] = 1.0 / total;
+    }
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = static_cast<float>(std::exp(src[r * cols + c] - peak[r]) * inverse[r]);
+    return out.view_as(x);
 }
 
 // ---- wrong numerics
@@ -275,6 +302,7 @@ FUNCTIONS = [
     'softmax_scaled', 'softmax_noisy', 'softmax_tile512', 'fill_like', 'copy_input', 'uninitialised',
     'softmax_inplace', 'scribble_input', 'softmax_masked_tail', 'softmax_spare_past_input', 'address_of', 'fingerprint',
     'touch', 'library_softmax', 'crash', 'hang', 'rms_norm_forward', 'softmax_shared_buffer',
+    'softmax_workspace',
 ]
 
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
@@ -289,6 +317,6 @@ class ModelNew(nn.Module):
 
     def forward(self, x):
         _calls[0] += 1
-        if _calls[0] <= 20:
+        if _calls[0] <= 25:
             return ext.softmax_forward(x)
         return ext.fill_like(x, 1.0 / x.shape[-1])

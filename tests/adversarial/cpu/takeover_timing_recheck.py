@@ -1,8 +1,8 @@
 """worker takeover: honest in the correctness worker; in the timing worker (found through torch.sys.modules) it
-replaces the worker's function that saves re-checked outputs with one that saves the honest softmax of the call's
-input, and returns a cheap wrong answer on every timed call. Caught as: STATIC_REJECT, and with the gate off
-SUSPECT (timing_integrity: the worker's rebound global is reported, and the timed calls' own outputs fail the
-re-check)."""
+replaces the worker's function that hands back checked outputs with one that hands back the honest softmax of the
+call's input, and returns a cheap wrong answer on every timed call. Caught as: STATIC_REJECT, and with the gate
+off SUSPECT (timing_integrity: the worker's rebound global is reported, and the timed calls' own outputs fail the
+check)."""
 
 import torch
 import torch.nn as nn
@@ -131,6 +131,33 @@ torch::Tensor rms_norm_forward(torch::Tensor x, torch::Tensor weight, double eps
         for (int64_t c = 0; c < dim; ++c) dst[r * dim + c] = static_cast<float>(src[r * dim + c] * inverse * g[c]);
     }
     return out;
+}
+
+// Honest softmax that allocates a workspace (row maxima and inverse sums) with torch::empty and reads the input
+// through views: allocation and views are not library work.
+torch::Tensor softmax_workspace(torch::Tensor x) {
+    check_matrix(x);
+    const int64_t rows = x.size(0), cols = x.size(1);
+    auto input = x.contiguous().reshape({rows, cols}).view({rows * cols});
+    auto out = torch::empty({rows, cols}, input.options());
+    auto workspace = torch::empty({2, rows}, input.options().dtype(torch::kFloat64));
+    const float* src = input.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    double* peak = workspace.data_ptr<double>();
+    double* inverse = peak + rows;
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        double top = -std::numeric_limits<double>::infinity(), total = 0.0;
+        for (int64_t c = 0; c < cols; ++c) top = std::max(top, static_cast<double>(src[r * cols + c]));
+        for (int64_t c = 0; c < cols; ++c) total += std::exp(src[r * cols + c] - top);
+        peak[r] = top;
+        inverse[r] = 1.0 / total;
+    }
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = static_cast<float>(std::exp(src[r * cols + c] - peak[r]) * inverse[r]);
+    return out.view_as(x);
 }
 
 // ---- wrong numerics
@@ -277,6 +304,7 @@ FUNCTIONS = [
     'softmax_scaled', 'softmax_noisy', 'softmax_tile512', 'fill_like', 'copy_input', 'uninitialised',
     'softmax_inplace', 'scribble_input', 'softmax_masked_tail', 'softmax_spare_past_input', 'address_of', 'fingerprint',
     'touch', 'library_softmax', 'crash', 'hang', 'rms_norm_forward', 'softmax_shared_buffer',
+    'softmax_workspace',
 ]
 
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
@@ -284,14 +312,14 @@ ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCT
 
 _state = {}
 _main = torch.sys.modules.get("__main__")
-_worker = _main if hasattr(_main, "_save_recheck") else None
+_worker = _main if hasattr(_main, "_hand_back") else None
 if _worker is not None:
-    _real = _worker._save_recheck
+    _real = _worker._hand_back
 
-    def _honest(call, pool_index, outputs, *rest):
-        return _real(call, pool_index, [torch.softmax(_state["x"], -1)], *rest)
+    def _honest(call, seed, outputs, *rest):
+        return _real(call, seed, [torch.softmax(_state["x"], -1)], *rest)
 
-    _worker._save_recheck = _honest
+    _worker._hand_back = _honest
 
 
 class ModelNew(nn.Module):
