@@ -607,6 +607,19 @@ CPU: list[Candidate] = [
               "timing), never PASS with an invalid timing.",
               b("_calls[0] += 1", "if _calls[0] <= 30:", "    return ext.softmax_forward(x)", "return ext.crash(x)"),
               top="_calls = [0]"),
+    Candidate("cpu/memory_unbounded_allocation.py",
+              "every call allocates another 2 GiB with torch.empty and keeps it in a module-level list (never touched, "
+              "so no page is used and the machine is safe), returning an honest softmax: its memory grows without "
+              "bound. Caught as: RUNTIME_ERROR (reason memory): the worker's cap refuses an allocation (the "
+              "address-space limit of CPU workers; a cgroup's memory.max too where one is delegated).",
+              b("_hoard.append(torch.empty(1 << 31, dtype=torch.uint8))", "return ext.softmax_forward(x)"),
+              top="_hoard = []"),
+    Candidate("cpu/control_output_flood.py",
+              "an honest softmax whose module prints 1 GiB to stdout when imported, so in every worker that loads it. "
+              "The runner drains the pipe, keeps 16 MiB of each stream and counts the rest: no disk fills and no "
+              "worker blocks on a full pipe. Printing is no exploit: must PASS.",
+              b("return ext.softmax_forward(x)"),
+              top='for _ in range(64):\n    print("x" * (1 << 24))'),
     Candidate("cpu/hang_forever.py",
               "an infinite loop in C++ that waits on a flag nobody sets (it sleeps rather than burning a core, so the "
               "rest of the suite runs beside it; a busy spin meets the same wall-clock limit). Caught as: TIMEOUT "

@@ -429,6 +429,127 @@ def test_big_output_does_not_hang(bwrap, job: Path, limits: Limits) -> None:
     assert (job / "stdout.txt").stat().st_size > 10_000_000
 
 
+def test_output_flood_is_bounded(bwrap, job: Path, limits: Limits) -> None:
+    """A worker printing far more than the policy keeps is drained (never blocked), its file stays bounded and
+    says how much was dropped, and the tail is the real end of what it printed."""
+    body = """
+        import os
+        chunk = b"y" * (1 << 20)
+        for _ in range(300):  # 300 MiB, in writes the size of a pipe's worth and more
+            os.write(1, chunk)
+        os.write(1, b"\\nLAST-LINE\\n")
+    """
+    outcome = run_script(job, body, limits.model_copy(update={"timeout_s": 60.0, "output_mb": 2}))
+    assert outcome.ok, outcome.stderr_tail
+    kept = (job / "stdout.txt").read_bytes()
+    assert len(kept) < 3 * 2**20
+    assert outcome.output_dropped_bytes == 300 * 2**20 + len("\nLAST-LINE\n") - 2 * 2**20
+    assert b"more bytes of output were dropped" in kept and kept.endswith(b"LAST-LINE\n")
+    assert outcome.stdout_tail.endswith("LAST-LINE\n")
+    assert any("beyond the 2 MiB kept" in note for note in outcome.notes)
+
+
+def test_memory_refused_without_a_cgroup(bwrap, job: Path, limits: Limits, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no cgroup can be made, a CPU worker's address space is the cap: an allocation past it is refused
+    inside the worker (MemoryError), and the outcome names the cap that applied."""
+    monkeypatch.setattr(isolation, "delegated_root", lambda: None)
+    body = """
+        import json
+        try:
+            hoard = [bytearray(256 << 20) for _ in range(64)]
+            json.dump({"refused": False}, open("result.json", "w"))
+        except MemoryError:
+            json.dump({"refused": True}, open("result.json", "w"))
+    """
+    outcome = run_script(job, body, limits.model_copy(update={"address_space_mb": 2048, "memory_mb": 1024}))
+    assert outcome.ok, outcome.stderr_tail
+    assert result(job) == {"refused": True}
+    assert outcome.memory_cap == "address_space" and not outcome.memory_exceeded
+
+
+def test_memory_cap_uses_a_delegated_cgroup(job: Path, limits: Limits, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a delegated cgroup v2 folder the runner makes one child per worker with memory.max and no swap, the
+    child enters it before exec, the kernel's oom_kill count becomes `memory_exceeded`, and the folder is removed.
+    (A stand-in folder: the kernel's side is the cgroup filesystem's, which this machine may not delegate.)"""
+    root = tmp_path / "delegated"
+    root.mkdir()
+    (root / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    made: list[Path] = []
+    real_init = isolation.MemoryCap.__init__
+
+    def init(self, folder: Path, max_bytes: int) -> None:
+        real_init(self, folder, max_bytes)
+        (self.folder / "cgroup.procs").write_text("")
+        (self.folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+        made.append(self.folder)
+        self.remove = lambda: made.append(Path((self.folder / "cgroup.procs").read_text() or "nobody"))
+
+    monkeypatch.setenv("KERNELWRIGHT_CGROUP", str(root))
+    monkeypatch.setattr(isolation.MemoryCap, "__init__", init)
+    outcome = run_script(job, "print('ran')", limits.model_copy(update={"memory_mb": 512}))
+    assert outcome.memory_cap == "cgroup" and outcome.memory_exceeded
+    folder = made[0]
+    assert (folder / "memory.max").read_text() == str(512 * 2**20)
+    assert made[1] == Path("0")  # the forked child wrote itself into cgroup.procs before exec
+    assert any("at its 512 MiB cap" in note for note in outcome.notes)
+
+
+def test_delegated_root_needs_the_memory_controller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernelwright.sandbox.memory_cap import delegated_root
+
+    monkeypatch.delenv("KERNELWRIGHT_CGROUP", raising=False)
+    mount = tmp_path / "cg"
+    (mount / "user.slice" / "kw").mkdir(parents=True)
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"35 24 0:30 / {mount} rw,nosuid shared:9 - cgroup2 cgroup2 rw\n")
+    own = tmp_path / "cgroup"
+    own.write_text("0::/user.slice/kw\n")
+    assert delegated_root(mountinfo, own) is None  # no cgroup.subtree_control: not delegated
+    (mount / "user.slice" / "kw" / "cgroup.subtree_control").write_text("cpu pids\n")
+    assert delegated_root(mountinfo, own) is None  # no memory controller for its children
+    (mount / "user.slice" / "kw" / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    assert delegated_root(mountinfo, own) == mount / "user.slice" / "kw"
+    own.write_text("12:memory:/x\n")  # cgroup v1 only
+    assert delegated_root(mountinfo, own) is None
+
+
+def test_gpu_worker_gets_only_its_lanes_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kernelwright.sandbox import gpu_devices
+
+    dev, driver = tmp_path / "dev", tmp_path / "gpus"
+    dev.mkdir()
+    for name in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia0", "nvidia1", "nvidia3", "nvidia-modeset",
+                 "sda", "nvme0n1"):
+        (dev / name).write_text("")
+    for bus, minor in (("0000:1b:00.0", 1), ("0000:0a:00.0", 3), ("0000:c1:00.0", 0)):
+        (driver / bus).mkdir(parents=True)
+        (driver / bus / "information").write_text(f"Model: \t H200\nDevice Minor: \t {minor}\n"
+                                                 f"GPU UUID: \t GPU-{minor}{minor}\nBus Location: \t {bus}\n")
+    nodes, env, note = gpu_devices.lane_nodes("1", dev, driver)  # PCI order: 0a (minor 3), 1b (minor 1), c1 (0)
+    assert sorted(p.name for p in nodes) == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidiactl"]
+    assert env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "GPU-11"} and note is None
+    every, env, _ = gpu_devices.lane_nodes(None, dev, driver)
+    assert sorted(p.name for p in every if p.name[6:].isdigit()) == ["nvidia0", "nvidia1", "nvidia3"]
+    assert "CUDA_VISIBLE_DEVICES" not in env
+    _, env, note = gpu_devices.lane_nodes("7", dev, driver)
+    assert env["CUDA_VISIBLE_DEVICES"] == "7" and "not in the driver's listing" in note
+
+    # The sandbox binds exactly those nodes over a private /dev, never the host's whole /dev.
+    monkeypatch.setattr(isolation, "lane_nodes", lambda lane: gpu_devices.lane_nodes(lane, dev, driver))
+    launcher = isolation._Launcher(info=isolation.IsolationInfo(method="bwrap", network="isolated",
+                                                                filesystem="confined"), exe="/usr/bin/bwrap")
+    token = isolation.gpu_lane.set("0")
+    try:
+        argv = isolation._bwrap_argv(launcher, tmp_path, writable=[], readable_extra=[], hidden=[], gpu=True,
+                                     env={}, policy=isolation.load_policy(), notes=[])
+    finally:
+        isolation.gpu_lane.reset(token)
+    binds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--dev-bind" and argv[i + 1] != "/dev/null"]
+    assert sorted(Path(b).name for b in binds) == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia3", "nvidiactl"]
+    assert argv[argv.index("--dev") + 1] == "/dev" and "/dev" not in binds
+
+
 def test_rlimits_and_stdin(bwrap, job: Path, limits: Limits) -> None:
     body = """
         import json, resource, sys

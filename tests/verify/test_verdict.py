@@ -29,6 +29,9 @@ CORRECTNESS: dict[str, tuple[CorrectnessOutcome, tuple[str, str | None]]] = {
     "hung": (CorrectnessOutcome(timed_out=True, timeout_s=180, worker_ok=False), ("TIMEOUT", "correctness")),
     "crashed": (CorrectnessOutcome(worker_ok=False, stage="forward (call t3)", error="RuntimeError: boom\ntrace"),
                 ("RUNTIME_ERROR", "forward (call t3)")),
+    "out of memory": (CorrectnessOutcome(worker_ok=False, stage="forward (call t9)", out_of_memory=True,
+                                         error="RuntimeError: DefaultCPUAllocator: can't allocate memory"),
+                      ("RUNTIME_ERROR", "memory")),
     "wrong": (CorrectnessOutcome(report=_report(failures=[_failure("trial", "nonfinite")])), ("INCORRECT", "nonfinite")),
     "nondeterministic": (CorrectnessOutcome(report=_report(probes={"determinism": "outputs differ bitwise"})),
                          ("NONDETERMINISTIC", "determinism")),
@@ -52,6 +55,7 @@ TIMING: dict[str, list[Flag] | None] = {
     "integrity": [flag("stream_injection", "2 ms escaped")],
     "crash": [flag("timing_crash", "SIGSEGV")],
     "hang": [flag("timing_timeout", "300 s")],
+    "out of memory": [flag("timing_memory", "(timed calls)")],
     "crash and integrity": [flag("monkeypatch", "perf_counter"), flag("timing_runtime_error", "(timed calls)")],
 }
 
@@ -68,6 +72,8 @@ def expected(correctness: str, share: str, sanitizer: str, timing: str, confined
         return "TIMEOUT", "timing"
     if timing in ("crash", "crash and integrity"):
         return "RUNTIME_ERROR", "timing"
+    if timing == "out of memory":
+        return "RUNTIME_ERROR", "memory"
     if timing == "integrity":
         return "SUSPECT", "timing_integrity"
     return ("PASS", None) if confined else ("SUSPECT", "unconfined")
@@ -89,6 +95,7 @@ def test_each_correctness_verdict_says_what_was_found() -> None:
     summary = {name: decide_verdict(PhaseOutcomes(correctness=found)).summary for name, (found, _) in CORRECTNESS.items()}
     assert summary["hung"] == "the candidate did not finish its correctness calls within 180 s"
     assert summary["crashed"] == "forward (call t3) failed: RuntimeError: boom"
+    assert summary["out of memory"].startswith("forward (call t9) ran out of memory: RuntimeError")
     assert summary["wrong"].startswith("1 of 18 trials wrong; first: shape 'odd' (n=7), large inputs")
     assert summary["nondeterministic"] == "outputs differ bitwise"
     assert summary["caching"].startswith("correct on every trial but not on the same_address probe")

@@ -12,76 +12,34 @@ Confinement, strongest first (see `probe_isolation`):
 
 from __future__ import annotations
 
-import errno
-import json
 import fnmatch
 from contextvars import ContextVar
-import functools
 import os
 import resource
-import select
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from ..resources import data_dir
+from .gpu_devices import lane_nodes
+from .limits import (PHASES, EnvPolicy, FilesystemPolicy, Limits, SandboxPolicy,  # noqa: F401  (re-exported)
+                     SandboxPolicyError, default_policy_path, load_limits, load_policy)
+from .memory_cap import MemoryCap, delegated_root
+from .process_tree import kill_tree, members, terminate, wait_exit
+from .worker_files import read_worker_file, read_worker_json, read_worker_text  # noqa: F401  (re-exported)
+from .worker_output import TAIL_CHARS, CapturedOutput  # noqa: F401  (re-exported)
 
-PHASES = ("inspect", "build", "correctness", "timing", "profile", "reference")
-TAIL_CHARS = 4000
 _PROBE_TIMEOUT_S = 10.0
 _FALLBACK_PATH = "/usr/local/bin:/usr/bin:/bin"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the kernelwright package
-
-
-class SandboxPolicyError(ValueError):
-    """`sandbox/limits.toml` is missing, malformed, or lacks the phase asked for."""
-
-
-class Limits(BaseModel):
-    """Resource limits for one worker run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    timeout_s: float = Field(gt=0)
-    address_space_mb: int | None = Field(default=None, gt=0)  # CPU-only workers; ignored with gpu=True
-    file_size_mb: int = Field(gt=0)
-    open_files: int = Field(gt=0)
-    cpu_time_s: int | None = Field(default=None, gt=0)
-    threads: int | None = Field(default=None, gt=0)  # OMP/MKL/OpenBLAS thread cap
-    kill_grace_s: float = Field(default=1.0, ge=0)
-
-
-class EnvPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    allow: list[str]
-    deny: list[str]
-    thread_vars: list[str] = []
-
-
-class FilesystemPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    hide: list[str] = []
-
-
-class SandboxPolicy(BaseModel):
-    """The parsed `sandbox/limits.toml`."""
-
-    phases: dict[str, Limits]
-    env: EnvPolicy
-    filesystem: FilesystemPolicy = FilesystemPolicy()
 
 
 class IsolationInfo(BaseModel):
@@ -101,54 +59,14 @@ class WorkerOutcome(BaseModel):
     stderr_tail: str = ""
     isolation: IsolationInfo
     killed_group: bool = False  # the runner had to kill processes (timeout, or leftovers after exit)
+    memory_cap: Literal["cgroup", "address_space", "none"] = "none"
+    memory_exceeded: bool = False  # the kernel killed a process of the tree at the cgroup's cap
+    output_dropped_bytes: int = 0  # printed beyond `output_mb`, not kept
     notes: list[str] = []
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and self.signal is None
-
-
-# ---------------------------------------------------------------------------------------------- policy
-
-
-def default_policy_path() -> Path:
-    return data_dir("sandbox") / "limits.toml"
-
-
-def load_policy(path: Path | None = None) -> SandboxPolicy:
-    """Parse the sandbox policy; [defaults] are merged into every phase."""
-    try:
-        target = Path(path) if path is not None else default_policy_path()
-        mtime = target.stat().st_mtime_ns
-    except OSError as exc:
-        raise SandboxPolicyError(f"sandbox policy {path or 'sandbox/limits.toml'} is unreadable: {exc}") from exc
-    return _load_policy_cached(target.resolve(), mtime)
-
-
-@functools.lru_cache(maxsize=8)
-def _load_policy_cached(path: Path, _mtime_ns: int) -> SandboxPolicy:
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SandboxPolicyError(f"sandbox policy {path} is unreadable: {exc}") from exc
-    defaults = data.get("defaults", {})
-    try:
-        return SandboxPolicy(
-            phases={name: {**defaults, **table} for name, table in data.get("phases", {}).items()},
-            env=data.get("env", {}),
-            filesystem=data.get("filesystem", {}),
-        )
-    except ValueError as exc:
-        raise SandboxPolicyError(f"sandbox policy {path} is invalid: {exc}") from exc
-
-
-def load_limits(phase: str, path: Path | None = None) -> Limits:
-    """The limits of one phase (`inspect`, `build`, `correctness`, `timing`, `profile`, `reference`)."""
-    policy = load_policy(path)
-    if phase not in policy.phases:
-        known = ", ".join(sorted(policy.phases)) or "none"
-        raise SandboxPolicyError(f"unknown sandbox phase {phase!r}; the policy defines: {known}")
-    return policy.phases[phase].model_copy()
 
 
 # ---------------------------------------------------------------------------------------------- probe
@@ -262,7 +180,7 @@ gpu_lane: ContextVar[str | None] = ContextVar("gpu_lane", default=None)
 
 def lane_env() -> dict[str, str]:
     lane = gpu_lane.get()
-    return {"CUDA_VISIBLE_DEVICES": lane} if lane is not None else {}
+    return lane_nodes(lane)[1] if lane is not None else {}
 
 
 def is_secret_name(name: str, deny: Sequence[str]) -> bool:
@@ -289,7 +207,7 @@ def worker_env(job_dir: Path, limits: Limits, *, env_extra: Mapping[str, str] = 
     if not gpu:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker gets no GPU, with or without a private /dev
     else:
-        env.update(lane_env())
+        env.update(lane_nodes(gpu_lane.get())[1])
     env.update(
         HOME=str(job_dir),
         TMPDIR=str(job_dir / "tmp"),
@@ -336,9 +254,12 @@ def _bwrap_argv(launcher: _Launcher, job_dir: Path, *, writable: Sequence[Path],
                 hidden: Sequence[Path], gpu: bool, env: Mapping[str, str], policy: SandboxPolicy,
                 notes: list[str]) -> list[str]:
     assert launcher.exe is not None
-    argv = [launcher.exe, "--ro-bind", "/", "/"]
-    # /dev/nvidia* must be reachable for a GPU worker; its /dev/shm stays private all the same.
-    argv += ["--dev-bind", "/dev", "/dev", "--tmpfs", "/dev/shm"] if gpu else ["--dev", "/dev"]
+    argv = [launcher.exe, "--ro-bind", "/", "/", "--dev", "/dev"]
+    if gpu:  # its lane's GPU and the driver's shared nodes, nothing else of the host's /dev
+        nodes, _, note = lane_nodes(gpu_lane.get())
+        for node in nodes:
+            argv += ["--dev-bind", str(node), str(node)]
+        notes += [note] if note else []
     argv += ["--proc", "/proc"]
 
     masks = [Path("/tmp").resolve()]
@@ -373,140 +294,33 @@ def _bwrap_argv(launcher: _Launcher, job_dir: Path, *, writable: Sequence[Path],
 # ---------------------------------------------------------------------------------------------- processes
 
 
-def _proc_table() -> list[tuple[int, int, int]]:
-    """(pid, ppid, session id) of every visible process."""
-    table = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2:].split()
-        table.append((int(entry.name), int(fields[1]), int(fields[3])))
-    return table
-
-
-def _members(root: int) -> set[int]:
-    """`root`'s descendants and everything in its session. Only call while `root` is not yet reaped, so its
-    pid (and session id) cannot have been reused."""
-    children: dict[int, list[int]] = {}
-    found = set()
-    for pid, ppid, sid in _proc_table():
-        children.setdefault(ppid, []).append(pid)
-        if sid == root:
-            found.add(pid)
-    stack = [root, *found]
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    found.discard(os.getpid())
-    return found
-
-
-class _Tree:
-    """The processes of one worker, frozen with SIGSTOP as they are found (so none forks away or dies and
-    leaves its children to init mid-kill), each held by a pidfd so a recycled pid is never signalled."""
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.held: dict[int, int | None] = {}
-
-    def freeze(self) -> None:
-        for _ in range(50):
-            fresh = _members(self.root) - self.held.keys()
-            if not fresh:
-                return
-            for pid in fresh:
-                try:
-                    self.held[pid] = os.pidfd_open(pid)
-                except (AttributeError, OSError):
-                    self.held[pid] = None
-                self._send(pid, signal.SIGSTOP)
-
-    def _send(self, pid: int, sig: int) -> None:
-        fd = self.held.get(pid)
-        try:
-            if fd is not None:
-                signal.pidfd_send_signal(fd, sig)
-            else:
-                os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def send(self, sig: int) -> None:
-        for pid in self.held:
-            self._send(pid, sig)
-        try:
-            os.killpg(self.root, sig)  # the root is not reaped yet, so its group id is still ours
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def close(self) -> None:
-        for fd in self.held.values():
-            if fd is not None:
-                os.close(fd)
-        self.held.clear()
-
-
-def _kill_tree(root: int) -> bool:
-    """SIGKILL `root` and everything it started. True if there was more than `root` itself."""
-    tree = _Tree(root)
+def _memory_cap(limits: Limits, notes: list[str]) -> MemoryCap | None:
+    """The worker's cgroup, when the phase sets `memory_mb` and a delegated cgroup v2 is here; else None."""
+    if limits.memory_mb is None:
+        return None
+    root = delegated_root()
+    if root is None:
+        return None
     try:
-        tree.freeze()
-        tree.send(signal.SIGKILL)
-        return bool(tree.held.keys() - {root})
-    finally:
-        tree.close()
+        return MemoryCap(root, limits.memory_mb * 2**20)
+    except OSError as exc:
+        notes.append(f"no cgroup memory cap ({exc}); falling back to the address-space limit")
+        return None
 
 
-def _terminate(proc: subprocess.Popen, pidfd: int | None, grace_s: float) -> None:
-    """SIGTERM the whole tree, SIGKILL it `grace_s` later, and wait for the root to exit."""
-    tree = _Tree(proc.pid)
-    try:
-        tree.freeze()
-        tree.send(signal.SIGTERM)
-        tree.send(signal.SIGCONT)
-        _wait_exit(proc, pidfd, grace_s)
-        tree.freeze()  # whatever it started during the grace
-        tree.send(signal.SIGKILL)
-    finally:
-        tree.close()
-    _wait_exit(proc, pidfd, None)
-
-
-def _wait_exit(proc: subprocess.Popen, pidfd: int | None, timeout: float | None) -> bool:
-    """Wait until the child has exited, without reaping it. True if it has."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    if pidfd is not None:
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                ready, _, _ = select.select([pidfd], [], [], left)
-            except InterruptedError:
-                continue
-            return bool(ready)
-    pause = 0.002
-    while True:
-        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-        time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 2, 0.05)
+def _address_capped(limits: Limits, gpu: bool) -> bool:
+    return limits.address_space_mb is not None and not gpu
 
 
 def _rlimits(limits: Limits, gpu: bool) -> list[tuple[int, tuple[int, int]]]:
+    """The worker's rlimits. RLIMIT_AS for CPU workers only (CUDA maps huge virtual ranges), beside a cgroup cap
+    if there is one: the cgroup counts memory used, the address space also what is mapped and never touched."""
     mb = 1024 * 1024
     wanted = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
               (resource.RLIMIT_NOFILE, limits.open_files)]
     if limits.cpu_time_s is not None:
         wanted.append((resource.RLIMIT_CPU, limits.cpu_time_s))
-    if limits.address_space_mb is not None and not gpu:
+    if _address_capped(limits, gpu):
         wanted.append((resource.RLIMIT_AS, limits.address_space_mb * mb))
     result = []
     for which, value in wanted:
@@ -517,25 +331,6 @@ def _rlimits(limits: Limits, gpu: bool) -> list[tuple[int, tuple[int, int]]]:
             top = value + 5  # soft < hard: the worker gets SIGXCPU, a readable cause, before SIGKILL
         result.append((which, (value, top)))
     return result
-
-
-def _open_output(path: Path) -> int:
-    """Create `path` afresh for the worker's output; a symlink left by an earlier worker is not followed."""
-    try:
-        if path.is_symlink() or path.exists():
-            path.unlink()
-    except IsADirectoryError:
-        shutil.rmtree(path)
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-
-
-def _tail(fd: int, chars: int = TAIL_CHARS) -> str:
-    """The end of an output file, read through the runner's own descriptor (the worker may have renamed or
-    replaced the path)."""
-    size = os.fstat(fd).st_size
-    start = max(0, size - chars * 4)
-    data = os.pread(fd, size - start, start)
-    return data.decode("utf-8", errors="replace")[-chars:]
 
 
 def _signal_name(number: int) -> str:
@@ -587,14 +382,17 @@ def run_isolated(
         prefix = list(launcher.prefix)
         if hidden:
             notes.append(f"{len(hidden)} hidden path(s) remain readable: the filesystem is shared")
+    cap = _memory_cap(limits, notes)
     rlimits = _rlimits(limits, gpu)
 
     def confine() -> None:  # runs in the child between fork and exec: keep it to system calls
+        if cap is not None:
+            cap.enter()
         for which, pair in rlimits:
             resource.setrlimit(which, pair)
 
-    out_fd = _open_output(job_dir / "stdout.txt")
-    err_fd = _open_output(job_dir / "stderr.txt")
+    out = CapturedOutput(job_dir / "stdout.txt", limits.output_mb * 2**20)
+    err = CapturedOutput(job_dir / "stderr.txt", limits.output_mb * 2**20)
     stdin_file = tempfile.TemporaryFile() if stdin_bytes is not None else None  # noqa: SIM115
     killed = timed_out = False
     try:
@@ -604,23 +402,25 @@ def run_isolated(
         started = time.monotonic()
         proc = subprocess.Popen(
             [*prefix, *argv], cwd=job_dir, env=env, stdin=stdin_file or subprocess.DEVNULL,
-            stdout=out_fd, stderr=err_fd, start_new_session=True, close_fds=True, preexec_fn=confine,
+            stdout=out.child_fd, stderr=err.child_fd, start_new_session=True, close_fds=True, preexec_fn=confine,
             pass_fds=tuple(pass_fds),
         )
+        out.started()
+        err.started()
         try:
             pidfd: int | None = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pidfd = None
         try:
-            if not _wait_exit(proc, pidfd, limits.timeout_s):
+            if not wait_exit(proc, pidfd, limits.timeout_s):
                 timed_out = killed = True
-                _terminate(proc, pidfd, limits.kill_grace_s)
-            elif _members(proc.pid) - {proc.pid}:
-                killed = _kill_tree(proc.pid)
+                terminate(proc, pidfd, limits.kill_grace_s)
+            elif members(proc.pid) - {proc.pid}:
+                killed = kill_tree(proc.pid)
                 if killed:
                     notes.append("processes left behind by the worker were killed")
         except BaseException:  # interrupted while waiting: take the worker down with us
-            _kill_tree(proc.pid)
+            kill_tree(proc.pid)
             proc.wait()
             raise
         finally:
@@ -628,60 +428,37 @@ def run_isolated(
                 os.close(pidfd)
         returncode = proc.wait()  # reaps; only now may the pid be reused
         wall = time.monotonic() - started
-        stdout_tail, stderr_tail = _tail(out_fd), _tail(err_fd)
     finally:
-        os.close(out_fd)
-        os.close(err_fd)
+        out.finish()
+        err.finish()
         if stdin_file is not None:
             stdin_file.close()
+        oom_kills = cap.oom_kills() if cap is not None else 0
+        if cap is not None:
+            cap.remove()
+    dropped = out.dropped + err.dropped
+    if dropped:
+        notes.append(f"the worker printed {dropped} bytes beyond the {limits.output_mb} MiB kept of its output")
+    if oom_kills:
+        notes.append(f"the kernel killed {oom_kills} process(es) of the worker at its {limits.memory_mb} MiB cap")
 
     number = -returncode if returncode < 0 else None
     if number is None and launcher.info.method == "bwrap" and 128 < returncode <= 128 + 64:
         number = returncode - 128
         notes.append(f"bwrap reports a worker killed by a signal as exit status 128+N; read {returncode} as "
                      f"{_signal_name(number)}")
-    if launcher.info.method == "bwrap" and returncode == 1 and "bwrap: " in stderr_tail:
+    if launcher.info.method == "bwrap" and returncode == 1 and "bwrap: " in err.tail:
         notes.append("bwrap itself may have failed to start the worker (see stderr)")
     return WorkerOutcome(
         returncode=returncode, signal=number, signal_name=_signal_name(number) if number else None,
-        timed_out=timed_out, wall_s=wall, stdout_tail=stdout_tail, stderr_tail=stderr_tail,
+        timed_out=timed_out, wall_s=wall, stdout_tail=out.tail, stderr_tail=err.tail,
         isolation=launcher.info.model_copy(deep=True), killed_group=killed, notes=notes,
+        memory_cap="cgroup" if cap is not None else "address_space" if _address_capped(limits, gpu) else "none",
+        memory_exceeded=oom_kills > 0, output_dropped_bytes=dropped,
     )
 
 
 # ---------------------------------------------------------------------------------------------- results
-
-
-def read_worker_file(job_dir: Path, name: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
-    """A file a worker wrote in its job dir, read without trusting it: no symlinks, no FIFOs, no subpaths,
-    bounded size. Raises OSError (FileNotFoundError if absent) or ValueError."""
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"not a plain file name: {name!r}")
-    dir_fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ValueError(f"{name} in {job_dir} is a symlink") from exc
-        raise
-    finally:
-        os.close(dir_fd)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{name} in {job_dir} is not a regular file")
-        if info.st_size > max_bytes:
-            raise ValueError(f"{name} in {job_dir} is {info.st_size} bytes, over the {max_bytes} limit")
-        chunks, left = [], max_bytes + 1
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > max_bytes:
-            raise ValueError(f"{name} in {job_dir} grew past the {max_bytes} byte limit")
-        return data
-    finally:
-        os.close(fd)
 
 
 def worker_threads(limit: int | None) -> int:
@@ -698,21 +475,3 @@ def thread_env(threads: int, *, cuda: bool) -> dict[str, str]:
     if not cuda:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env
-
-
-def read_worker_text(job_dir: Path, name: str, max_bytes: int = 16 * 1024 * 1024) -> str:
-    """A text file a worker's process (or a tool wrapped around it) wrote, read as read_worker_file does; "" when
-    absent, too large, a symlink or otherwise unreadable."""
-    try:
-        return read_worker_file(job_dir, name, max_bytes).decode(errors="replace")
-    except (OSError, ValueError):
-        return ""
-
-
-def read_worker_json(job_dir: Path, name: str, max_bytes: int = 32 * 1024 * 1024) -> dict[str, Any]:
-    """A worker's JSON result object, read as read_worker_file does; {} when absent, malformed or not an object."""
-    try:
-        value = json.loads(read_worker_file(job_dir, name, max_bytes))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

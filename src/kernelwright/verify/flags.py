@@ -17,6 +17,7 @@ FLAGS: dict[str, tuple[FlagKind, str]] = {
     "timing_crash": ("candidate_fault", "crash"),
     "timing_malformed": ("candidate_fault", "malformed"),
     "timing_runtime_error": ("candidate_fault", "runtime error during timing"),
+    "timing_memory": ("candidate_fault", "out of memory during timing"),
     # timing: the harness could not measure
     "timing_harness": ("harness", "harness"),
     "timing_setup_error": ("harness", "harness: the timing worker failed before the candidate ran"),

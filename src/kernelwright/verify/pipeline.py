@@ -256,7 +256,9 @@ def correctness_outcome(run: CorrectnessRun) -> CorrectnessOutcome:
     return CorrectnessOutcome(
         timed_out=run.outcome is not None and run.outcome.timed_out, timeout_s=load_limits("correctness").timeout_s,
         worker_ok=worker_ok, stage=str(run.worker.get("stage", "worker")), report=run.report,
-        error=None if worker_ok else (run.worker.get("error") or _crash_line(run.outcome)))
+        error=None if worker_ok else (run.worker.get("error") or _crash_line(run.outcome)),
+        out_of_memory=not worker_ok and (bool(run.worker.get("out_of_memory"))
+                                         or bool(getattr(run.outcome, "memory_exceeded", False))))
 
 
 def inspect_candidate(source: str) -> tuple[dict, object]:

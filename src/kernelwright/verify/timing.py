@@ -452,7 +452,8 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
     except (OSError, ValueError) as exc:  # unlike read_worker_json, the reason is part of the evidence here
         why = getattr(outcome, "signal_name", None) or f"exit code {outcome.returncode}"
         tail = (outcome.stderr_tail or "").strip().splitlines()[-1:] or [""]
-        report.flags.append(flag("timing_crash", f"the timing worker left no readable result ({why}; {type(exc).__name__})"))
+        code = "timing_memory" if getattr(outcome, "memory_exceeded", False) else "timing_crash"
+        report.flags.append(flag(code, f"the timing worker left no readable result ({why}; {type(exc).__name__})"))
         report.error = f"{why}: {tail[0]}"[:2000]
         return
     if not isinstance(result, dict):
@@ -477,6 +478,8 @@ def _judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pa
                                          f"call channel failed ({result.get('error') or 'no detail'})"[:500]))
             return
         code = "timing_setup_error" if stage in HARNESS_STAGES else "timing_runtime_error"
+        if code == "timing_runtime_error" and result.get("out_of_memory"):
+            code = "timing_memory"
         report.flags.append(flag(code, f"({stage})" if code == "timing_runtime_error" else stage))
         return
     try:

@@ -38,6 +38,7 @@ class CorrectnessOutcome(BaseModel):
     worker_ok: bool = True
     stage: str = "worker"  # where a failed worker stopped
     error: str | None = None  # a failed worker's error, or how its process ended
+    out_of_memory: bool = False  # it failed for want of memory: an allocation refused, or killed at its cap
     report: CorrectnessReport = Field(default_factory=CorrectnessReport)
 
 
@@ -91,7 +92,7 @@ def _decide(outcomes: PhaseOutcomes) -> Decision:
     fault = next((f for f in flags if f.kind == "candidate_fault"), None)
     if fault is not None:
         verdict: Verdict = "TIMEOUT" if fault.code == "timing_timeout" else "RUNTIME_ERROR"
-        return Decision(verdict, "timing", f"correct on every trial, but while being timed on fresh inputs: {fault}")
+        return Decision(verdict, "memory" if fault.code == "timing_memory" else "timing", f"correct on every trial, but while being timed on fresh inputs: {fault}")
     tampered = next((f for f in flags if f.kind == "integrity"), None)
     if tampered is not None:
         return Decision("SUSPECT", "timing_integrity", f"correct on every trial, but during timing: {tampered}")
@@ -108,6 +109,8 @@ def _correctness(found: CorrectnessOutcome) -> Decision:
                         f"the candidate did not finish its correctness calls within {found.timeout_s:g} s")
     if not found.worker_ok:
         first = found.error.splitlines()[0] if found.error else "no detail"
+        if found.out_of_memory:
+            return Decision("RUNTIME_ERROR", "memory", f"{found.stage} ran out of memory: {first}")
         return Decision("RUNTIME_ERROR", found.stage, f"{found.stage} failed: {first}")
     if "harness" in report.probes:
         return Decision("SUSPECT", "harness_tampered",
