@@ -11,7 +11,8 @@ import pytest
 from kernelwright.verify.flags import FLAGS, Flag, flag
 from kernelwright.verify.compare import Mismatch
 from kernelwright.verify.models import CorrectnessReport, TrialFailure
-from kernelwright.verify.verdict import CorrectnessOutcome, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
+from kernelwright.verify.verdict import (CorrectnessOutcome, PhaseOutcomes, Preparation, SanitizerFinding,
+                                        decide_preparation, decide_verdict, proceeds)
 
 
 
@@ -131,3 +132,32 @@ def test_flags_stored_as_text_read_back_as_notes() -> None:
                                                                           message="TIMING: stream injection: 2 ms")
     assert str(flag("timing_crash", "SIGSEGV")) == "crash: SIGSEGV"
     assert flag("gate", "HOST_SYNC: m").message == "HOST_SYNC: m"
+
+
+# Every way a candidate stops before its correctness phase, and the verdict it decides.
+PREPARATION = {
+    ("gate", "rejected"): (Preparation(stage="gate", failure="rejected", rule="NATIVE_SYSTEM", detail="line 3: no"),
+                           ("STATIC_REJECT", "NATIVE_SYSTEM", "line 3: no")),
+    ("import", "no_extension"): (Preparation(stage="import", failure="no_extension"),
+                                 ("STATIC_REJECT", "NO_EXTENSION", "the candidate builds no extension with "
+                                  "load_inline: write the kernel yourself")),
+    ("import", "timeout"): (Preparation(stage="import", failure="timeout", timeout_s=60),
+                            ("TIMEOUT", "import", "importing the candidate took longer than 60 s")),
+    ("import", "crashed"): (Preparation(stage="import", failure="crashed", detail="ImportError: x\ntrace"),
+                            ("RUNTIME_ERROR", "import", "importing the candidate failed: ImportError: x")),
+    ("build", "timeout"): (Preparation(stage="build", failure="timeout", timeout_s=600),
+                           ("TIMEOUT", "build", "compilation took longer than 600 s")),
+    ("build", "compile_error"): (Preparation(stage="build", failure="compile_error", detail="a.cu(3): error"),
+                                 ("COMPILE_FAIL", "build", "compilation failed:\na.cu(3): error")),
+}
+
+
+@pytest.mark.parametrize("case", list(PREPARATION), ids=lambda case: "-".join(case))
+def test_each_early_stop_decides_one_verdict(case: tuple[str, str]) -> None:
+    found, want = PREPARATION[case]
+    assert tuple(decide_preparation(found)) == want
+
+
+def test_an_early_stop_with_no_verdict_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no verdict for a compile_error at the gate stage"):
+        decide_preparation(Preparation(stage="gate", failure="compile_error"))

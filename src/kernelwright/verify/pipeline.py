@@ -31,7 +31,8 @@ from .plan import Shape, sized_shape
 from .policy import load_attribution_policy
 from .timing import REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
 from .trusted import ReferenceFailure
-from .verdict import CorrectnessOutcome, PhaseOutcomes, SanitizerFinding, decide_verdict, proceeds
+from .verdict import (CorrectnessOutcome, PhaseOutcomes, Preparation, SanitizerFinding, decide_preparation,
+                      decide_verdict, proceeds)
 
 
 # Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
@@ -118,32 +119,33 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
     phases.mark("static")
     findings = [f.model_dump() for f in gate.findings]
     flags += [flag("gate", f"{f.rule}: {f.message}") for f in gate.findings if f.severity == "flag"]
+
+    def stopped(found: Preparation, **fields: object) -> VerificationResult:
+        verdict, reason, summary = decide_preparation(found)
+        return VerificationResult(verdict=verdict, reason=reason, summary=summary, findings=findings, flags=flags,
+                                  **fields, **base)
+
     if gate.rejected and options.static_gate:
         first = next(f for f in gate.findings if f.severity == "reject")
-        return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
-                                  findings=findings, flags=flags, **base)
+        return stopped(Preparation(stage="gate", failure="rejected", rule=first.rule, detail=_finding_line(first)))
 
     inspected, outcome = inspect_candidate(source)
     phases.mark("inspect")
     if outcome.timed_out:
-        return VerificationResult(verdict="TIMEOUT", reason="import", flags=flags, findings=findings,
-                                  summary=f"importing the candidate took longer than {load_limits('inspect').timeout_s:g} s", **base)
+        return stopped(Preparation(stage="import", failure="timeout", timeout_s=load_limits("inspect").timeout_s))
     if not inspected.get("ok"):
         error = inspected.get("error") or _crash_line(outcome)
-        return VerificationResult(verdict="RUNTIME_ERROR", reason="import", error=error, flags=flags, findings=findings,
-                                  summary=f"importing the candidate failed: {error.splitlines()[0] if error else ''}", **base)
+        return stopped(Preparation(stage="import", failure="crashed", detail=error or ""), error=error)
     specs = [ExtensionSpec.model_validate(s) for s in inspected["specs"]]
     if not specs:
-        return VerificationResult(verdict="STATIC_REJECT", reason="NO_EXTENSION", flags=flags, findings=findings,
-                                  summary="the candidate builds no extension with load_inline: write the kernel yourself", **base)
+        return stopped(Preparation(stage="import", failure="no_extension"))
     native = static_gate(source, [src for s in specs for src in s.cpp_sources + s.cuda_sources], backend=backend)
     findings = [f.model_dump() for f in native.findings]
     flags += [g for g in (flag("gate", f"{f.rule}: {f.message}") for f in native.findings if f.severity == "flag")
               if g not in flags]
     if native.rejected and options.static_gate:
         first = next(f for f in native.findings if f.severity == "reject")
-        return VerificationResult(verdict="STATIC_REJECT", reason=first.rule, summary=_finding_line(first),
-                                  findings=findings, flags=flags, **base)
+        return stopped(Preparation(stage="gate", failure="rejected", rule=first.rule, detail=_finding_line(first)))
 
     toolchain = default_toolchain(backend, fast_math=task.declarations.allow_fast_math)
     builds = build_all(specs, toolchain, cache, workers=options.build_workers)
@@ -151,9 +153,9 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
     build_rows = [b.model_dump(exclude={"log", "toolchain"}) for b in builds]
     failed = next((b for b in builds if not b.ok), None)
     if failed is not None:
-        verdict = "TIMEOUT" if failed.timed_out else "COMPILE_FAIL"
-        return VerificationResult(verdict=verdict, reason="build", summary=f"compilation failed:\n{failed.errors}",
-                                  error=failed.errors, builds=build_rows, findings=findings, flags=flags, **base)
+        return stopped(Preparation(stage="build", failure="timeout" if failed.timed_out else "compile_error",
+                                   detail=failed.errors or "", timeout_s=load_limits("build").timeout_s),
+                       error=failed.errors, builds=build_rows)
     return _Built(specs, builds, build_rows, findings, flags, base)
 
 

@@ -1,5 +1,5 @@
-"""The verdict of a candidate that got past the gate and the build (its correctness phase and everything after it),
-decided in one place from typed outcomes.
+"""The verdict of a candidate, decided in one place from typed outcomes: the gate, its import and its build
+(`Preparation`), then its correctness phase and everything after it.
 
 `decide_verdict` is pure: the pipeline collects what each phase found (`PhaseOutcomes`) and asks it after every
 phase; later phases run only while it says PASS. Flags are read by code and kind, never by their text.
@@ -7,7 +7,7 @@ phase; later phases run only while it says PASS. Flags are read by code and kind
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,46 @@ class SanitizerFinding(BaseModel):
     errors: int
     sizes: str  # where it ran, e.g. "batch_size=4, features=256"
     first: list[str] = Field(default_factory=list)
+
+
+class Preparation(BaseModel):
+    """How a candidate failed before any of its code was called: the static gate rejected it (`rule`), importing it
+    hung or failed, it builds no extension, or its build failed or hung."""
+
+    stage: Literal["gate", "import", "build"]
+    failure: Literal["rejected", "timeout", "crashed", "no_extension", "compile_error"]
+    rule: str | None = None  # the gate rule that rejected it
+    detail: str = ""  # the gate finding's line, the import error, the compiler's errors
+    timeout_s: float = 0.0
+
+
+# (stage, failure) -> the verdict and reason it decides; a gate rejection's reason is its rule
+_PREPARATION: dict[tuple[str, str], tuple[Verdict, str | None]] = {
+    ("gate", "rejected"): ("STATIC_REJECT", None),
+    ("import", "no_extension"): ("STATIC_REJECT", "NO_EXTENSION"),
+    ("import", "timeout"): ("TIMEOUT", "import"),
+    ("import", "crashed"): ("RUNTIME_ERROR", "import"),
+    ("build", "timeout"): ("TIMEOUT", "build"),
+    ("build", "compile_error"): ("COMPILE_FAIL", "build"),
+}
+
+
+def decide_preparation(found: Preparation) -> Decision:
+    """The verdict of a candidate stopped before its correctness phase."""
+    try:
+        verdict, reason = _PREPARATION[(found.stage, found.failure)]
+    except KeyError:
+        raise ValueError(f"no verdict for a {found.failure} at the {found.stage} stage") from None
+    first = found.detail.splitlines()[0] if found.detail else ""
+    summary = {
+        "STATIC_REJECT": found.detail if reason != "NO_EXTENSION" else
+        "the candidate builds no extension with load_inline: write the kernel yourself",
+        "TIMEOUT": f"{'importing the candidate' if found.stage == 'import' else 'compilation'} took longer than "
+                   f"{found.timeout_s:g} s",
+        "RUNTIME_ERROR": f"importing the candidate failed: {first}",
+        "COMPILE_FAIL": f"compilation failed:\n{found.detail}",
+    }[verdict]
+    return Decision(verdict, reason if reason is not None else found.rule, summary)
 
 
 class CorrectnessOutcome(BaseModel):
