@@ -16,6 +16,7 @@ from kernelwright.store import (
     Event,
     LLMCall,
     Run,
+    SampleRecord,
     Store,
     StoreError,
     TaskRecord,
@@ -36,6 +37,13 @@ def evidence(verdict: str, reason: str | None = None, perf: str | None = None, e
 def verify(store: Store, candidate: Candidate, verdict: str, reason: str | None = None, **fields: Any) -> Verification:
     return store.add(Verification(candidate_id=candidate.id, verdict=verdict, reason=reason,
                                   evidence=evidence(verdict, reason, **fields)))
+
+
+def finish(store: Store, run_id: str, outcome: dict[str, Any]) -> None:
+    """A finished sample's row, as the runner writes it (the final verification named by its event)."""
+    store.put_sample(SampleRecord(run_id=run_id, task_hash=outcome["task_hash"], sample=outcome["sample"],
+                                  status="finished", best_candidate_id=outcome.get("best_candidate_id"),
+                                  stop_reason=outcome.get("stop_reason"), outcome=outcome))
 
 
 def stamp(second: int) -> str:
@@ -71,11 +79,11 @@ def populate(store: Store, tmp_path: Path) -> str:
                    ci_high=2.5, ci_compile_low=1.0, ci_compile_high=1.1)
     store.add(Event(run_id=run.id, kind="final_verification", payload={
         "task_hash": T1, "sample": 0, "candidate_id": c2.id, "verification_id": final.id, "verdict": "PASS"}))
-    store.add(Event(run_id=run.id, kind="task_done", payload={"task": "level1/relu", "task_hash": T1, "sample": 0, "outcome": {
+    finish(store, run.id, {
         "task": "level1/relu", "task_hash": T1, "level": 1, "sample": 0, "best_candidate_id": c2.id,
         "best_verdict": "PASS", "best_speedup_eager": 2.4, "best_speedup_compile": 1.05, "ci_low": 2.3,
         "ci_high": 2.5, "rounds": 2, "stop_reason": "rounds", "error": None, "llm_calls": 99,
-        "input_tokens": 9, "output_tokens": 9, "cost_usd": 9.0, "wall_s": 42.0}}))
+        "input_tokens": 9, "output_tokens": 9, "cost_usd": 9.0, "wall_s": 42.0})
     for tokens_in, tokens_out, cost in ((100, 10, 0.01), (200, 20, None), (300, 30, 0.02)):
         store.add(LLMCall(run_id=run.id, role="coder", model="m", task_hash=T1, tokens_in=tokens_in,
                           tokens_out=tokens_out, cost_usd=cost))
@@ -146,9 +154,9 @@ def test_samples_of_the_config_and_a_failed_final_retiming(store: Store) -> None
     final = verify(store, c0, "INCORRECT", "frobenius")
     store.add(Event(run_id=run.id, kind="final_verification", payload={
         "task_hash": T1, "sample": 1, "candidate_id": c0.id, "verification_id": final.id, "verdict": "INCORRECT"}))
-    store.add(Event(run_id=run.id, kind="task_done", payload={"task": "level1/relu", "task_hash": T1, "sample": 1, "outcome": {
+    finish(store, run.id, {
         "task": "level1/relu", "task_hash": T1, "level": 1, "sample": 1, "best_candidate_id": c0.id,
-        "best_verdict": "INCORRECT", "rounds": 1, "stop_reason": "rounds"}}))
+        "best_verdict": "INCORRECT", "rounds": 1, "stop_reason": "rounds"})
     records = load_records(store, run.id)
     assert [(r.sample, r.best_verdict, r.finished) for r in records] == [
         (0, "NO_CANDIDATE", False), (1, "INCORRECT", True), (2, "NO_CANDIDATE", False)]

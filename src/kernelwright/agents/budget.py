@@ -68,10 +68,11 @@ class Spend(BaseModel):
 class Budget:
     """What a run has spent against its limits. Resumed runs start from what the store says was spent."""
 
-    def __init__(self, limits: BudgetLimits, spent: Spend | None = None) -> None:
+    def __init__(self, limits: BudgetLimits, spent: Spend | None = None, seconds_before: float = 0.0) -> None:
+        """`seconds_before`: how long the run's earlier sessions ran; the wall-clock limit is for the whole run."""
         self.limits = limits
         self.spent = spent or Spend()
-        self._started = time.monotonic()
+        self._started = time.monotonic() - seconds_before
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -79,6 +80,10 @@ class Budget:
         """Several samples run at once and share one budget."""
         with self._lock:
             self.spent.add(input_tokens, output_tokens, cost_usd)
+
+    def spent_s(self) -> float:
+        """Wall-clock seconds of the run so far, earlier sessions included."""
+        return time.monotonic() - self._started
 
     def interrupt(self) -> None:
         self._stop.set()
@@ -91,5 +96,5 @@ class Budget:
             raise BudgetExhausted(f"spent ${spent.cost_usd:.4f} of ${limits.max_usd:g}")
         if limits.max_tokens is not None and spent.input_tokens + spent.output_tokens >= limits.max_tokens:
             raise BudgetExhausted(f"used {spent.input_tokens + spent.output_tokens} of {limits.max_tokens} tokens")
-        if limits.max_wall_s is not None and time.monotonic() - self._started >= limits.max_wall_s:
-            raise BudgetExhausted(f"ran {time.monotonic() - self._started:.0f} s of {limits.max_wall_s:g} s")
+        if limits.max_wall_s is not None and self.spent_s() >= limits.max_wall_s:
+            raise BudgetExhausted(f"ran {self.spent_s():.0f} s of {limits.max_wall_s:g} s")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from ..evaluate.executor import check as check_candidate
 from ..llm import ChatModel, Completion, Message
 from ..llm.models import CallContext
-from ..store import Event, Run, Store, StoreError, collect_environment
+from ..store import Event, Run, SampleRecord, Store, StoreError, collect_environment, utc_now
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions
@@ -95,10 +95,12 @@ class Runner:
         self.coder, self.judge = BoundedModel(coder, gate), BoundedModel(judge, gate)
         self.hardware, self.on_step = hardware, on_step
         self.on_sample: Callable[[TaskOutcome], None] = lambda outcome: None
-        self.budget = Budget(config.budget, spend_of(store, run.id))
+        self.budget = Budget(config.budget, spend_of(store, run.id), seconds_before=run.active_s)
         self._events_lock = threading.Lock()
         self._events: dict[tuple[str, int], list[Event]] | None = None  # the run's stored events by (task, sample)
-        self._done: dict[tuple[str, int], TaskOutcome] = {}
+        self._samples: dict[tuple[str, int], SampleRecord] = {
+            (row.task_hash, row.sample): row for row in store.samples(run.id)}
+        self._session_started = time.monotonic()
 
     @classmethod
     def start(cls, store: Store, config: RunConfig, kind: str = "agent", **kwargs: Any) -> Runner:
@@ -127,14 +129,18 @@ class Runner:
                         future.cancel()
                     raise
         except KeyboardInterrupt:
-            self.store.finish_run(self.run.id, status="interrupted")
+            self._end_session("interrupted")
             raise
         except BaseException:
-            self.store.finish_run(self.run.id, status="failed")
+            self._end_session("failed")
             raise
         finished = all(o.stop_reason not in UNFINISHED for o in outcomes)
-        self.store.finish_run(self.run.id, status="finished" if finished else "interrupted")
+        self._end_session("finished" if finished else "interrupted")
         return outcomes
+
+    def _end_session(self, status: str) -> None:
+        self.store.add_active_seconds(self.run.id, time.monotonic() - self._session_started)
+        self.store.finish_run(self.run.id, status=status)  # type: ignore[arg-type]
 
     def sample(self, task: Task, sample: int) -> TaskOutcome:
         outcome = self.finished(task, sample) or self.solve(task, sample)
@@ -142,9 +148,10 @@ class Runner:
         return outcome
 
     def finished(self, task: Task, sample: int = 0) -> TaskOutcome | None:
-        self.stored_events(task, sample)  # reads the run's events once, on the first call
+        """The stored outcome of a sample an earlier session finished (its `samples` row), else None."""
         with self._events_lock:
-            return self._done.get((task.hash, sample))
+            row = self._samples.get((task.hash, sample))
+        return TaskOutcome.model_validate(row.outcome) if row is not None and row.status == "finished" else None
 
     def stored_events(self, task: Task, sample: int = 0) -> list[Event]:
         """This task and sample's events from earlier sessions of the run; the run's events are read once."""
@@ -154,14 +161,17 @@ class Runner:
                 for event in self.store.events(run_id=self.run.id):
                     key = (event.payload.get("task_hash"), event.payload.get("sample", 0))
                     self._events.setdefault(key, []).append(event)  # type: ignore[arg-type]
-                    if event.kind == TASK_DONE and key not in self._done:  # the first one counts, as before
-                        self._done[key] = TaskOutcome.model_validate(event.payload["outcome"])  # type: ignore[index]
             return self._events.setdefault((task.hash, sample), [])
 
     def solve(self, task: Task, sample: int = 0) -> TaskOutcome:
         started = time.monotonic()
+        with self._events_lock:
+            before = self._samples.get((task.hash, sample))
+        row = SampleRecord(run_id=self.run.id, task_hash=task.hash, sample=sample, status="running",
+                           elapsed_s=before.elapsed_s if before else 0.0)
         trajectory = Trajectory(self.store, self.run.id, task, self.config.device, sample,
                                 events=self.stored_events(task, sample))
+        self.store.put_sample(row)  # after the trajectory stored the task the row refers to
         options = VerifyOptions(device=self.config.device, compile_baseline=self.config.compile_baseline)  # type: ignore[arg-type]
 
         def check(source: str) -> VerificationResult:
@@ -195,10 +205,18 @@ class Runner:
         outcome.llm_calls, outcome.input_tokens, outcome.output_tokens = spend.llm_calls, spend.input_tokens, spend.output_tokens
         outcome.cost_usd = spend.cost_usd
         outcome.wall_s = time.monotonic() - started
-        if outcome.stop_reason not in UNFINISHED:
-            trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
-            with self._events_lock:
-                self._done.setdefault((task.hash, sample), outcome)
+        done = outcome.stop_reason not in UNFINISHED
+        row = row.model_copy(update=dict(
+            status="finished" if done else "stopped", best_candidate_id=outcome.best_candidate_id,
+            final_verification_id=trajectory.final_id(outcome.best_candidate_id or ""),
+            stop_reason=outcome.stop_reason, error=outcome.error, elapsed_s=row.elapsed_s + outcome.wall_s,
+            outcome=outcome.model_dump(mode="json"), updated_at=utc_now()))
+        with self.store.transaction():
+            self.store.put_sample(row)
+            if done:  # the log's line; what the sample means is its row
+                trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
+        with self._events_lock:
+            self._samples[(task.hash, sample)] = row
         return outcome
 
 

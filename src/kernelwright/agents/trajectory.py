@@ -1,8 +1,9 @@
 """One task's steps in one run, each written to the store as it finishes and read back instead of redone.
 
 Every step is keyed so that re-running the loop over the same run (after Ctrl-C or a crash) finds what was
-already done: an LLM call by (task, role, sequence), a candidate by its round, a verification and a profile by
-their candidate. The loop therefore needs no separate resume logic.
+already done: an LLM call by (task, sample, role, sequence), checked against its round, purpose and prompt hash; a
+candidate by its round, a verification and a profile by their candidate. The store's UNIQUE indexes stand behind
+these keys. The loop therefore needs no separate resume logic.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from ..llm import ChatModel, Completion, Message
 from ..llm.models import CallContext
 from ..profile.models import ProfileReport
 from ..profile.record import profile_record
-from ..store import Candidate, Event, LLMCall, Store, Verification
+from ..store import Candidate, Event, LLMCall, Store, Verification, prompt_hash
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.record import record_verification, task_record
 
 FINAL = "final_verification"
+
+
+class ResumeMismatch(Exception):
+    """A stored reply was asked a different question: the prompt templates or the loop changed mid-run."""
 
 
 class Trajectory:
@@ -49,8 +54,21 @@ class Trajectory:
         """The reply to this call, and whether it was read back from an earlier session of the run."""
         stored = self._calls.get((context.role, context.sequence))
         if stored is not None:
+            self._check_replay(stored, messages, context)
             return _completion(stored), True
         return model.complete(messages, context), False
+
+    def _check_replay(self, stored: LLMCall, messages: list[Message], context: CallContext) -> None:
+        asked = prompt_hash([m.model_dump() for m in messages])
+        same_step = (stored.round, stored.purpose) == (context.round, context.purpose)
+        if same_step and stored.prompt_hash in (None, asked):  # None: stored before prompts were hashed
+            return
+        what = ("its prompt differs from the stored one" if same_step else
+                f"the stored call {context.sequence} was round {stored.round}'s {stored.purpose}")
+        raise ResumeMismatch(
+            f"cannot resume run {self.run_id}: {self.task.ref} sample {self.sample}, round {context.round}, "
+            f"{context.role} call {context.sequence} ({context.purpose}): {what}; the prompt templates or the loop "
+            "changed since the run began. Resume it with the kernelwright version that started it, or start a new run")
 
     def candidate(self, round_index: int) -> Candidate | None:
         return self._candidates.get(round_index)
@@ -70,7 +88,7 @@ class Trajectory:
             return VerificationResult.model_validate(stored.evidence), True
         result = run()
         record_verification(self.store, self.run_id, self.task, candidate.source, result,
-                            backend=self.backend, candidate=candidate)  # type: ignore[arg-type]
+                            backend=self.backend, candidate=candidate, purpose="round")  # type: ignore[arg-type]
         return result, False
 
     def final_verification(self, candidate: Candidate, run: Callable[[], VerificationResult]) -> VerificationResult:
@@ -83,9 +101,14 @@ class Trajectory:
         result = run()
         with self.store.transaction():
             verification = record_verification(self.store, self.run_id, self.task, candidate.source, result,
-                                               backend=self.backend, candidate=candidate)  # type: ignore[arg-type]
+                                               backend=self.backend, candidate=candidate,  # type: ignore[arg-type]
+                                               purpose="final")
             self.event(FINAL, candidate_id=candidate.id, verification_id=verification.id, verdict=result.verdict)
         return result
+
+    def final_id(self, candidate_id: str) -> str | None:
+        """The id of a candidate's final verification, once there is one."""
+        return self._finals.get(candidate_id)
 
     def profile(self, candidate: Candidate, run: Callable[[], ProfileReport]) -> ProfileReport:
         stored = self.store.profiles(candidate_id=candidate.id)

@@ -39,6 +39,7 @@ def open_run(store: Store, config: Any, *, resume: str | None, kind: str,
 
 def execute(runner: Any, tasks: list[Task], progress: AbstractContextManager, command: str) -> list[Any]:
     """Runs with the live view; Ctrl-C and a fatal model or harness error end with the line that resumes."""
+    from ..agents.trajectory import ResumeMismatch
     from ..llm import LLMError
     from ..verify.pipeline import VerifierError
 
@@ -50,3 +51,5 @@ def execute(runner: Any, tasks: list[Task], progress: AbstractContextManager, co
         raise typer.Exit(130)
     except (LLMError, VerifierError) as exc:
         fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then kernelwright {command} --resume {runner.run.id})")
+    except ResumeMismatch as exc:
+        fail(escape(str(exc)))

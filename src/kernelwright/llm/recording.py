@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..store import LLMCall, Store
+from ..store import LLMCall, Store, prompt_hash
 from .models import CallContext, ChatModel, Completion, Message
 
 
@@ -18,7 +18,8 @@ class RecordingModel:
         self.spec = inner.spec
 
     def _call(self, messages: list[Message], context: CallContext, **fields: object) -> LLMCall:
-        return LLMCall(run_id=context.run_id, role=context.role, messages=[m.model_dump() for m in messages],
+        plain = [m.model_dump() for m in messages]
+        return LLMCall(run_id=context.run_id, role=context.role, messages=plain, prompt_hash=prompt_hash(plain),
                        task_hash=context.task_hash, round=context.round, purpose=context.purpose,
                        subject_id=context.subject_id, sequence=context.sequence, sample=context.sample,
                        **fields)  # type: ignore[arg-type]

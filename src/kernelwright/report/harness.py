@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..store import Store, TaskRecord
+from ..store import PolicyRecord, Store, TaskRecord
 from ..verify.distributions import DISTRIBUTIONS
 from ..verify.plan import MAX_PLAN_BYTES
-from ..verify.policy import TolerancePolicy, load_tolerances
+from ..verify.policy import TolerancePolicy, load_attribution_policy, load_tolerances
 from .loaded import LoadedRun
 
 DISTRIBUTION_TEXT = {
@@ -57,6 +58,9 @@ class TaskHarness(BaseModel):
 class HarnessSettings(BaseModel):
     device: str | None = None
     tolerances: TolerancePolicy | None = None
+    min_own_share: dict[int, float] = Field(default_factory=dict)  # by task level (sandbox/attribution.toml)
+    policy_source: str = "today's shipped policy"  # or the policy the run's verifications stored, by hash
+    policy_timing: dict[str, Any] = Field(default_factory=dict)  # the timing settings of that policy
     distributions: dict[str, str] = Field(
         default_factory=lambda: {d: DISTRIBUTION_TEXT.get(d, d) for d in DISTRIBUTIONS})
     plan_rule: str = PLAN_RULE
@@ -83,11 +87,8 @@ def collect_harness(store: Store, run_id: str, device: str | None = None,
 
     `loaded`: the run's rows already read for a report (else they are read here)."""
     loaded = loaded if loaded is not None else LoadedRun(store, run_id)
-    try:
-        tolerances = load_tolerances()
-    except FileNotFoundError:
-        tolerances = None
-    settings = HarnessSettings(device=device, tolerances=tolerances)
+    settings = _policy(loaded)
+    settings.device = device
     methods: Counter[str] = Counter()
     by_hash: dict[str, TaskHarness] = {}
     for candidate in loaded.candidates:
@@ -109,6 +110,30 @@ def collect_harness(store: Store, run_id: str, device: str | None = None,
     settings.timing_methods = dict(methods)
     settings.tasks = sorted(by_hash.values(), key=lambda t: t.task)
     return settings
+
+
+def _policy(loaded: LoadedRun) -> HarnessSettings:
+    """The tolerances, own-share minimums and timing settings the run's verifications ran under, as stored with
+    them (the most used, when a run resumed across versions); today's shipped policy for a run that stored none."""
+    hashes = Counter(v.policy_hash for c in loaded.candidates for v in loaded.verifications(c.id) if v.policy_hash)
+    stored = loaded.store.get(PolicyRecord, hashes.most_common(1)[0][0]) if hashes else None
+    if stored is not None:
+        files = stored.content.get("files") or {}
+        try:
+            tolerances = TolerancePolicy.model_validate(tomllib.loads(files.get("tolerances.toml", "")))
+        except (tomllib.TOMLDecodeError, ValueError):
+            tolerances = None
+        shares = tomllib.loads(files.get("attribution.toml", "")).get("min_own_share") or {}
+        others = f" (and {len(hashes) - 1} other)" if len(hashes) > 1 else ""
+        return HarnessSettings(tolerances=tolerances, min_own_share={int(k): float(v) for k, v in shares.items()},
+                               policy_source=f"the policy stored with this run's verifications ({stored.hash}{others})",
+                               policy_timing=stored.content.get("timing") or {})
+    try:
+        tolerances, shares = load_tolerances(), load_attribution_policy().min_own_share
+    except FileNotFoundError:
+        tolerances, shares = None, {}
+    return HarnessSettings(tolerances=tolerances, min_own_share=dict(shares),
+                           policy_source="today's shipped policy (this run's verifications stored none)")
 
 
 def _task_harness(record: TaskRecord | None, task_hash: str) -> TaskHarness:

@@ -13,6 +13,7 @@ from ..store import (
     LLMCall,
     Profile,
     Run,
+    SampleRecord as StoredSample,
     Store,
     StoreError,
     TaskRecord,
@@ -43,6 +44,11 @@ class LoadedRun:
     @cached_property
     def events(self) -> list[Event]:
         return self.store.events(run_id=self.run_id)
+
+    @cached_property
+    def samples(self) -> dict[tuple[str, int], StoredSample]:
+        """Each (task, sample)'s row: its status and, once finished, its outcome."""
+        return {(row.task_hash, row.sample): row for row in self.store.samples(self.run_id)}
 
     @cached_property
     def llm_calls(self) -> list[LLMCall]:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..store import Candidate, Event, Store, TaskRecord, Verification
+from ..store import SampleRecord as StoredSample
 from ..verify.models import speedup_counts
 from .loaded import LoadedRun
 
@@ -66,7 +67,7 @@ class SampleRecord(BaseModel):
         return any(r.verdict not in (None, "COMPILE_FAIL", "STATIC_REJECT") for r in self.rounds)
 
 
-TASK_DONE, FINAL, NO_CODE_KINDS, STOP = "task_done", "final_verification", ("reply_error", "no_code"), "stop"
+FINAL, NO_CODE_KINDS, STOP = "final_verification", ("reply_error", "no_code"), "stop"
 LEVEL_REF = re.compile(r"^level(\d+)/")
 Key = tuple[str, int]  # (task_hash, sample)
 
@@ -118,19 +119,22 @@ class _RunRows:
     def record(self, task_hash: str, sample: int) -> SampleRecord:
         key = (task_hash, sample)
         events = self.events.get(key, [])
-        outcome = _last_payload(events, TASK_DONE).get("outcome")
+        row = self.loaded.samples.get(key)
+        outcome = row.outcome if row is not None and row.status == "finished" else None
         task, level = self._identity(task_hash, outcome or _first_payload(events))
         rounds = self._rounds(self.candidates.get(key, []), events)
         record = SampleRecord(task=task, task_hash=task_hash, level=level, sample=sample,
                               rounds=[rounds[r] for r in sorted(rounds)], finished=outcome is not None)
-        final = self._final(events)
+        final = self._final(row, events)
         if outcome is not None:
             _fill_from_outcome(record, outcome, final)
         elif final is not None:
             _fill_best(record, final.candidate_id, final.verdict, final.reason, final.evidence)
         else:
             _fill_from_rounds(record)
-        if outcome is None:
+        if outcome is None and row is not None and row.stop_reason:
+            record.stop_reason = row.stop_reason  # stopped by the budget or an interrupt, to be resumed
+        elif outcome is None:
             stop = _last_payload(events, STOP).get("detail")
             record.stop_reason = str(stop).split(":", 1)[0] if stop else None
         calls = self.calls.get(key, {})
@@ -172,7 +176,7 @@ class _RunRows:
         verifications = self.loaded.verifications(candidate.id)
         if not verifications:
             return record
-        first = verifications[0]
+        first = next((v for v in verifications if v.purpose != "final"), verifications[0])  # the round's own
         timing = first.evidence.get("timing") or {}
         record.verdict, record.reason, record.perf = first.verdict, first.reason, first.evidence.get("perf")
         record.speedup_eager, record.speedup_compile = _number(timing.get("speedup_eager")), _number(timing.get("speedup_compile"))
@@ -180,9 +184,10 @@ class _RunRows:
             record.compile_log = first.evidence.get("error")  # the failed build's errors, as its build row holds them
         return record
 
-    def _final(self, events: list[Event]) -> Verification | None:
-        payload = _last_payload(events, FINAL)
-        return self.loaded.verification(payload.get("verification_id"))
+    def _final(self, row: StoredSample | None, events: list[Event]) -> Verification | None:
+        if row is not None and row.final_verification_id:
+            return self.loaded.verification(row.final_verification_id)
+        return self.loaded.verification(_last_payload(events, FINAL).get("verification_id"))
 
 
 def _fill_from_outcome(record: SampleRecord, outcome: dict[str, Any], final: Verification | None) -> None:

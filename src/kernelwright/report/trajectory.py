@@ -116,11 +116,10 @@ def _task_view(loaded: LoadedRun, ref: str, task_hash: str, record: TaskRecord |
             id=call.id, role=call.role, purpose=call.purpose, model=call.model, tokens_in=call.tokens_in,
             tokens_out=call.tokens_out, cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries,
             error=call.error))
-    outcome = None
+    finished = [row for (h, _), row in sorted(loaded.samples.items()) if h == task_hash and row.status == "finished"]
+    outcome = finished[-1].outcome if finished else None
     for event in my_events:
-        if event.kind == "task_done":
-            outcome = event.payload.get("outcome")
-        elif event.kind == "final_verification":
+        if event.kind == "final_verification":
             final = _final_round(loaded, event.payload, by_id)
             if final is not None:
                 rounds[(final.sample, 10_000 + final.round)] = final

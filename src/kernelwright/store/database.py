@@ -17,12 +17,13 @@ from . import migrations
 from .errors import StoreError
 from .guard import APPLICATION_ID, Probe, corrupt, probe, readonly_uri
 from .models import (
-    RECORD_TYPES, Build, Candidate, Event, LLMCall, Profile, Record, Role, Run, RunStatus, TaskRecord,
-    Timing, Verification, utc_now,
+    RECORD_TYPES, Build, Candidate, Event, LLMCall, PolicyRecord, Profile, Record, Role, Run, RunStatus,
+    SampleRecord, TaskRecord, Timing, Verification, utc_now,
 )
 from .rows import from_row, to_row
 
 R = TypeVar("R", bound=Record)
+KEY = ("run_id", "task_hash", "sample")  # a sample row's unique key
 
 DEFAULT_DB = Path("runs") / "kernelwright.db"
 ENV_VAR = "KERNELWRIGHT_DB"
@@ -289,6 +290,30 @@ class Store:
     def finish_run(self, run_id: str, status: RunStatus = "finished") -> Run:
         """Set a run's final status and stamp finished_at."""
         return self.update_run(run_id, status=status, finished_at=utc_now())
+
+    def put_sample(self, record: SampleRecord) -> SampleRecord:
+        """Insert or update the row of (run, task, sample); its id stays the first one's."""
+        row = to_row(record)
+        columns = [name for name in row if name != "id"]
+        updates = ", ".join(f"[{name}] = excluded.[{name}]" for name in columns if name not in KEY)
+        query = (f"INSERT INTO samples ({', '.join(f'[{n}]' for n in row)}) VALUES ({', '.join('?' for _ in row)}) "
+                 f"ON CONFLICT(run_id, task_hash, sample) DO UPDATE SET {updates}")
+        with self._op("put sample", write=True) as db:
+            db.execute(query, list(row.values()))
+        return record
+
+    def samples(self, run_id: str, task_hash: str | None = None, sample: int | None = None) -> list[SampleRecord]:
+        return self._select(SampleRecord, run_id=run_id, task_hash=task_hash, sample=sample)
+
+    def put_policy(self, record: PolicyRecord) -> PolicyRecord:
+        with self._op("put policy", write=True) as db:
+            db[PolicyRecord.table_name].insert(to_row(record), pk=PolicyRecord.primary_key, ignore=True)
+        return record
+
+    def add_active_seconds(self, run_id: str, seconds: float) -> None:
+        """Add a session's running time to the run's, in SQL (several samples finish at once)."""
+        with self._op("update run", write=True) as db:
+            db.execute("UPDATE runs SET active_s = active_s + ? WHERE id = ?", [max(0.0, seconds), run_id])
 
     def counts(self) -> dict[str, int]:
         """Rows per record table."""

@@ -159,7 +159,90 @@ def samples(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples)
+def run_meaning(db: Database) -> None:
+    """Migration 4: what a run means lives in the schema, not in event payloads.
+
+    A `samples` row per (run, task, sample) holds its status and outcome (backfilled from the first `task_done`
+    event of each, as resume read them before); a verification names its purpose, the hash of the policy it ran
+    under (the policy itself in `policies`) and the harness version; an LLM call keeps a hash of its prompt; a run
+    keeps the active seconds of its earlier sessions. UNIQUE indexes stand behind every resume key: a duplicate is
+    an error, never a silent winner.
+    """
+    for statement in (
+        """CREATE TABLE samples (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task_hash TEXT NOT NULL REFERENCES tasks(hash),
+            sample INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            best_candidate_id TEXT REFERENCES candidates(id),
+            final_verification_id TEXT REFERENCES verifications(id),
+            stop_reason TEXT,
+            error TEXT,
+            elapsed_s REAL NOT NULL DEFAULT 0,
+            outcome TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX samples_by_key ON samples(run_id, task_hash, sample)",
+        """CREATE TABLE policies (
+            hash TEXT PRIMARY KEY,
+            content TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "ALTER TABLE verifications ADD COLUMN purpose TEXT",
+        "ALTER TABLE verifications ADD COLUMN policy_hash TEXT REFERENCES policies(hash)",
+        "ALTER TABLE verifications ADD COLUMN harness_version TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN prompt_hash TEXT",
+        "ALTER TABLE runs ADD COLUMN active_s REAL NOT NULL DEFAULT 0",
+    ):
+        db.execute(statement)
+    _unique(db, "llm_calls_resume", "llm_calls", "run_id, task_hash, sample, role, sequence",
+            "error IS NULL AND sequence IS NOT NULL AND task_hash IS NOT NULL")
+    db.execute("DROP INDEX IF EXISTS llm_calls_by_task")
+    _unique(db, "candidates_resume", "candidates", "run_id, task_hash, sample, round")
+    _backfill_samples(db)
+    db.execute("""UPDATE verifications SET purpose = 'final' WHERE id IN (
+        SELECT json_extract(payload, '$.verification_id') FROM events WHERE kind = 'final_verification')""")
+    _unique(db, "verifications_final", "verifications", "candidate_id", "purpose = 'final'")
+
+
+def _unique(db: Database, name: str, table: str, columns: str, where: str | None = None) -> None:
+    """A UNIQUE index, or a StoreError naming the rows that already break it."""
+    condition = f" WHERE {where}" if where else ""
+    duplicates = db.execute(f"SELECT {columns}, count(*) FROM {table}{condition} GROUP BY {columns} "
+                            "HAVING count(*) > 1 LIMIT 3").fetchall()
+    if duplicates:
+        raise StoreError(f"{table} holds rows that share a resume key ({columns}): {duplicates}; this database "
+                         "was written by concurrent runs of the same run id, so which row counts is ambiguous. "
+                         "Export what you need with `kernelwright export` and start a new database")
+    db.execute(f"CREATE UNIQUE INDEX {name} ON {table}({columns}){condition}")
+
+
+def _backfill_samples(db: Database) -> None:
+    import json
+
+    from .models import new_id
+
+    seen: set[tuple[str, str, int]] = set()
+    for run_id, payload in db.execute("SELECT run_id, payload FROM events WHERE kind = 'task_done' ORDER BY id"):
+        data = json.loads(payload)
+        outcome = data.get("outcome") or {}
+        key = (run_id, data.get("task_hash") or outcome.get("task_hash"), int(data.get("sample", 0)))
+        if key in seen or key[1] is None:
+            continue  # the first one counts, as resume read them
+        seen.add(key)
+        final = db.execute("SELECT json_extract(payload, '$.verification_id') FROM events WHERE run_id = ? AND "
+                           "kind = 'final_verification' AND json_extract(payload, '$.candidate_id') = ? ORDER BY id "
+                           "DESC LIMIT 1", [run_id, outcome.get("best_candidate_id")]).fetchone()
+        db.execute("INSERT INTO samples (id, run_id, task_hash, sample, status, best_candidate_id, "
+                   "final_verification_id, stop_reason, error, elapsed_s, outcome, updated_at) "
+                   "VALUES (?, ?, ?, ?, 'finished', ?, ?, ?, ?, ?, ?, ?)",
+                   [new_id(), *key, outcome.get("best_candidate_id"), final[0] if final else None,
+                    outcome.get("stop_reason"), outcome.get("error"), float(outcome.get("wall_s") or 0.0),
+                    json.dumps(outcome), utc_now()])
+
+
+MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples, run_meaning)
 LATEST_VERSION = len(MIGRATIONS)
 
 

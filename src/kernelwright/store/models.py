@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..backend import Backend
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
+SampleStatus = Literal["running", "finished", "stopped"]  # stopped: by the budget or an interrupt, to be resumed
+VerificationPurpose = Literal["round", "final", "verify"]
 Role = Literal["coder", "judge"]
 Subject = Literal["candidate", "eager", "compiled"]
 
@@ -86,6 +88,7 @@ class Run(Record):
     environment: Environment | None = None
     finished_at: str | None = None
     note: str | None = None
+    active_s: float = 0.0  # seconds its earlier sessions ran (a wall-clock budget spans resumes)
 
     @field_validator("config", mode="before")
     @classmethod
@@ -165,6 +168,9 @@ class Verification(Record):
     evidence: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
     created_at: str = Field(default_factory=utc_now)
+    purpose: VerificationPurpose | None = None  # None: stored before purposes were recorded
+    policy_hash: str | None = None  # the verifier policy it ran under (`policies`)
+    harness_version: str | None = None  # the kernelwright version that verified it
 
 
 class Timing(Record):
@@ -226,6 +232,7 @@ class LLMCall(Record):
     subject_id: str | None = None  # the candidate the call was shown
     sequence: int | None = None  # order of this role's calls within the run's task (and sample)
     sample: int = 0
+    prompt_hash: str | None = None  # of `messages`: a resumed run replays this reply only to the same prompt
 
 
 class Event(Record):
@@ -240,6 +247,45 @@ class Event(Record):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+class SampleRecord(Record):
+    """One (task, sample) of a run: where it stands and, once finished, its outcome. Unique per key."""
+
+    table_name: ClassVar[str] = "samples"
+
+    id: str = Field(default_factory=new_id)
+    run_id: str
+    task_hash: str
+    sample: int = 0
+    status: SampleStatus = "running"
+    best_candidate_id: str | None = None
+    final_verification_id: str | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    elapsed_s: float = 0.0  # over every session that worked on it
+    outcome: dict[str, Any] = Field(default_factory=dict)  # the runner's TaskOutcome
+    updated_at: str = Field(default_factory=utc_now)
+
+
+class PolicyRecord(Record):
+    """The verifier policy a verification ran under (tolerances, attribution, limits, rules, timing settings), by
+    hash, so a report of an old run shows that run's policy rather than today's."""
+
+    table_name: ClassVar[str] = "policies"
+    primary_key: ClassVar[str] = "hash"
+
+    hash: str
+    content: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=utc_now)
+
+
+def prompt_hash(messages: list[Any]) -> str:
+    """A prompt's identity: the hash of its messages as JSON (role and content)."""
+    import json
+
+    plain = [_as_plain(m) for m in messages]
+    return content_hash(json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str))
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
-    Run, TaskRecord, Candidate, Build, Verification, Timing, Profile, LLMCall, Event,
+    Run, TaskRecord, Candidate, Build, Verification, Timing, Profile, LLMCall, Event, SampleRecord, PolicyRecord,
 )

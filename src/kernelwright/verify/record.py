@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
+from .. import __version__
+from ..resources import data_dir
 from ..sandbox.extensions import Backend
-from ..store import Build, Candidate, Store, TaskRecord, Timing, Verification
+from ..store import Build, Candidate, PolicyRecord, Store, TaskRecord, Timing, Verification, content_hash
+from ..store.models import VerificationPurpose
 from ..tasks import Task
 from .models import VerificationResult
+
+# The shape of a verification's stored evidence; bumped when a field changes meaning, so readers can tell.
+EVIDENCE_VERSION = 2
+
+
+@functools.cache
+def policy_record() -> PolicyRecord:
+    """The verifier policy this process verifies under: every policy file under sandbox/ and the timing settings."""
+    from .timing import TimingSettings
+
+    files = {path.name: path.read_text() for path in sorted(data_dir("sandbox").glob("*.toml"))}
+    content = {"files": files, "timing": TimingSettings().model_dump(mode="json")}
+    return PolicyRecord(hash=content_hash(json.dumps(content, sort_keys=True))[:16], content=content)
 
 
 def task_record(task: Task) -> TaskRecord:
@@ -17,12 +35,17 @@ def task_record(task: Task) -> TaskRecord:
 
 def record_verification(store: Store, run_id: str, task: Task, source: str, result: VerificationResult, *,
                         backend: Backend, origin: str = "manual", parent_id: str | None = None,
-                        round_index: int = 0, candidate: Candidate | None = None) -> Verification:
+                        round_index: int = 0, candidate: Candidate | None = None,
+                        purpose: VerificationPurpose = "verify") -> Verification:
     """Writes everything in one transaction, so a crash leaves all of it or none.
 
     `candidate`: one already stored (the agent loop stores a candidate before verifying it); else one is added.
+    The verification names its purpose, the policy it ran under (stored once by hash) and the harness version, and
+    its evidence carries EVIDENCE_VERSION.
     """
+    policy = policy_record()
     with store.transaction():
+        store.put_policy(policy)
         store.upsert_task(task_record(task))
         if candidate is None:
             candidate = store.add(Candidate(run_id=run_id, task_hash=task.hash, parent_id=parent_id,
@@ -31,8 +54,10 @@ def record_verification(store: Store, run_id: str, task: Task, source: str, resu
             store.add(Build(candidate_id=candidate.id, source_hash=build["key"], backend=backend, ok=build["ok"],
                             cached=build["cached"], seconds=build["seconds"], log=build.get("errors") or "",
                             ptxas=build.get("ptxas")))
+        evidence = {**result.model_dump(mode="json"), "evidence_version": EVIDENCE_VERSION}
         verification = store.add(Verification(candidate_id=candidate.id, verdict=result.verdict, reason=result.reason,
-                                              evidence=result.model_dump(mode="json"), seed=result.seed))
+                                              evidence=evidence, seed=result.seed, purpose=purpose,
+                                              policy_hash=policy.hash, harness_version=__version__))
         for subject, stats in _subjects(result.timing):
             store.add(Timing(run_id=run_id, task_hash=task.hash, candidate_id=candidate.id,
                              verification_id=verification.id, subject=STORED_SUBJECT.get(subject, subject), samples=stats.get("samples_ms", []),
