@@ -16,7 +16,8 @@ def test_a_lane_pins_the_gpu_workers_see(tmp_path: Path):
     try:
         gpu_env, _ = worker_env(tmp_path, limits, gpu=True)
         cpu_env, _ = worker_env(tmp_path, limits, gpu=False)
-        assert lane_env() == {"CUDA_VISIBLE_DEVICES": "1"}
+        # no driver listing here to name the lane's GPU by UUID: its index, in PCI bus order for every process
+        assert lane_env() == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
     finally:
         gpu_lane.reset(token)
     assert gpu_env["CUDA_VISIBLE_DEVICES"] == "1"

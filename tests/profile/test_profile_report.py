@@ -79,6 +79,19 @@ def test_cpu_hardware_facts_describe_this_machine() -> None:
     assert vector_isa({"avx2", "fma"}) == ("AVX2", 256) and vector_isa({"avx512f", "avx2"}) == ("AVX-512", 512)
 
 
+def test_the_roofline_and_the_prompt_see_one_arm_cpu(monkeypatch) -> None:
+    """One detector: an Arm CPU's `Features` (SVE, NEON) set the roofline's vector width and the prompt's ISA alike."""
+    from kernelwright.profile import hardware
+    from kernelwright.verify import roofline
+
+    monkeypatch.setattr(roofline, "cpu_flags", lambda: {"fp", "asimd", "sve", "bf16"})
+    monkeypatch.setattr(hardware, "cpu_flags", roofline.cpu_flags)
+    sheet, facts = roofline.cpu_sheet(), hardware_facts("cpu")
+    assert (sheet["isa"], sheet["vector_width_bits"]) == ("SVE", 128)
+    assert (facts["vector_isa"], facts["vector_width_bits"]) == ("SVE", 128)
+    assert facts["vector_extensions"] == ["asimd", "sve", "bf16"]
+
+
 def test_gpu_facts_carry_the_known_gpu_table() -> None:
     facts = hardware_facts("cuda")
     assert facts["device"] == "cuda" and facts["warp_size"] == 32 and facts["max_threads_per_block"] == 1024

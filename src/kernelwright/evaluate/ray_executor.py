@@ -17,7 +17,7 @@ from ..sandbox.build import BuildCache, BuildOutcome
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifyOptions
-from .executor import LaneStats
+from .executor_base import LaneStats
 
 
 class ExecutorError(Exception):
@@ -25,7 +25,7 @@ class ExecutorError(Exception):
 
 
 def _remote_build(task: Task, source: str, options: dict, cache_root: str) -> dict:
-    from .executor import timed_prebuild
+    from .executor_base import timed_prebuild
 
     built = timed_prebuild(task, source, VerifyOptions.model_validate(options), BuildCache(Path(cache_root)))
     if isinstance(built, VerificationResult):

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 from typing import Any
 
-from ..verify.roofline import hardware_sheet, load_hardware
+from ..verify.roofline import cpu_flags, hardware_sheet, load_hardware, read_int, vector_isa
 
 # Fixed by the CUDA programming model on every GPU the table lists (compute capability 7.0 and later).
 CUDA_CONSTANTS = {"warp_size": 32, "max_threads_per_block": 1024, "max_registers_per_thread": 255}
-_VECTOR_ISAS = (("avx512f", "AVX-512", 512), ("avx2", "AVX2", 256), ("avx", "AVX", 256), ("sve", "SVE", 128),
-                ("asimd", "NEON", 128), ("sse2", "SSE2", 128))
 _EXTENSIONS = ("fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "avx512_vnni",
                "amx_bf16", "amx_fp16", "amx_int8", "asimd", "sve", "sve2", "bf16", "i8mm")
 
@@ -60,7 +57,7 @@ def _cpu_facts() -> dict[str, Any]:
     sheet = hardware_sheet("cpu")
     flags = cpu_flags()
     isa, width = vector_isa(flags)
-    max_khz = _read_int("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    max_khz = read_int("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
     return {
         "device": "cpu",
         "name": sheet.get("name") or platform.processor() or None,
@@ -78,35 +75,5 @@ def _cpu_facts() -> dict[str, Any]:
     }
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (x86 `flags`, Arm `Features`) from /proc/cpuinfo; empty where unreadable."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key = line.split(":", 1)[0].strip().lower()
-                if key in ("flags", "features") and ":" in line:
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def vector_isa(flags: set[str]) -> tuple[str | None, int | None]:
-    """The widest SIMD extension and its width in bits (NEON on 64-bit Arm even when flags are unreadable)."""
-    for flag, label, width in _VECTOR_ISAS:
-        if flag in flags:
-            return label, width
-    if platform.machine().lower() in ("aarch64", "arm64"):
-        return "NEON", 128
-    return None, None
-
-
 def _scaled(value: Any, unit: int) -> float | None:
     return round(value / unit, 1) if isinstance(value, (int, float)) and value else None
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None

@@ -30,16 +30,6 @@ from .torch_rows import CALIBRATION, RANGE, cpu_rows, cuda_rows
 _perf_ns = time.perf_counter_ns  # bound before any candidate code runs
 
 
-def worker_request(mode: str, task: Any, device: str, extensions: list[dict[str, str]], overrides: dict[str, int],
-                   seed: int | None, own_kernels: list[str], threads: int, **calls: Any) -> dict[str, Any]:
-    """The request.json this worker reads (written by the trusted side). `calls`: warmup_calls, and for the
-    profiling modes profiled_calls, timed_calls, calibration_ranges and nvtx_range."""
-    return {"mode": mode, "candidate": "candidate.py", "device": device, "dtype": task.declarations.dtype,
-            "threads": threads, "allow_tf32": bool(task.declarations.allow_tf32), "extensions": extensions,
-            "task": task.model_dump(mode="json"), "overrides": overrides,
-            "seed": (seed if seed is not None else 0) % 100_000 + 1, "own_kernels": own_kernels, **calls}
-
-
 def run(job: Path) -> dict[str, Any]:
     request = json.loads((job / "request.json").read_text())
     (job / "request.json").unlink()

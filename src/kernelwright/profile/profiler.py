@@ -37,7 +37,7 @@ from .models import KernelRow, ProfileReport
 from .ncu import (NO_PERMISSION, NOT_FOUND, NcuTable, error_line, find_ncu, kernel_rows, missing_metrics, ncu_argv,
                   parse_ncu_csv, permission_denied)
 from .position import roofline_position
-from .profile_worker import worker_request
+from ..sandbox.protocol import profile_worker_request
 
 ToolChoice = Literal["auto", "ncu", "torch"]
 NCU_LOG = "ncu.log"
@@ -228,11 +228,12 @@ class _Session:
 
     def _request(self, mode: str, threads: int) -> dict[str, Any]:
         settings = self.config.ncu if mode == "ncu" else self.config.torch
-        return worker_request(mode, self.task, self.device, self.extensions, self.overrides, self.verification.seed,
-                              self.own_kernels, threads, warmup_calls=settings.warmup_calls,
-                              profiled_calls=settings.profiled_calls, timed_calls=self.config.torch.timed_calls,
-                              calibration_ranges=self.config.torch.calibration_ranges,
-                              nvtx_range=self.config.ncu.nvtx_range)
+        return profile_worker_request(mode, self.task, self.device, self.extensions, self.overrides,
+                                      self.verification.seed, self.own_kernels, threads,
+                                      warmup_calls=settings.warmup_calls, profiled_calls=settings.profiled_calls,
+                                      timed_calls=self.config.torch.timed_calls,
+                                      calibration_ranges=self.config.torch.calibration_ranges,
+                                      nvtx_range=self.config.ncu.nvtx_range)
 
     # ------------------------------------------------------------------------------------------ roofline
 

@@ -48,9 +48,9 @@ def lane_nodes(lane: str | None, dev: Path = Path("/dev"), root: Path = DRIVER_G
     """
     shared = [dev / name for name in SHARED_NODES if (dev / name).exists()]
     every = sorted(p for p in dev.glob("nvidia[0-9]*") if p.name[len("nvidia"):].isdigit())
+    if lane is None:  # the process's default device, as the trusted side's
+        return shared + every, {}, None
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    if lane is None:
-        return shared + every, env, None
     gpus = driver_gpus(root)
     fallback = {**env, "CUDA_VISIBLE_DEVICES": lane}
     try:

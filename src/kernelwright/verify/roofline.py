@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import platform
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -222,20 +223,20 @@ def _cuda_sheet() -> dict[str, Any]:
 def cpu_sheet() -> dict[str, Any]:
     """Generous CPU peaks from cores x clock x vector width (see the [cpu] table for the assumptions)."""
     assumptions = load_hardware().get("cpu", {})
-    flags, model = _cpuinfo()
+    flags, model = cpu_flags(), cpu_model()
+    isa, width = vector_isa(flags)
+    width = width or 128
     cores = os.cpu_count() or 1
-    width = 512 if "avx512f" in flags else 256 if "avx2" in flags or "avx" in flags else 128
     ghz = float(assumptions.get("assumed_ghz", 5.0))
-    max_khz = _read_int("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    max_khz = read_int("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
     if max_khz and max_khz / 1e6 > ghz:
         ghz = max_khz / 1e6
     fp32 = cores * ghz * 1e9 * assumptions.get("fma_units", 2) * 2 * (width / 32)
     amx = bool({"amx_bf16", "amx_fp16"} & flags)
     low = fp32 * (assumptions.get("amx_factor", 16.0) if amx else assumptions.get("low_precision_factor", 2.0))
     bandwidth = cores * ghz * 1e9 * assumptions.get("bytes_per_cycle_per_core", 256)
-    isa = "avx512f" if width == 512 else "avx2" if "avx2" in flags else "avx" if width == 256 else "sse"
     return {
-        "device": "cpu", "name": model, "cores": cores, "vector_width_bits": width, "isa": isa, "amx": amx,
+        "device": "cpu", "name": model, "cores": cores, "vector_width_bits": width, "isa": isa or "scalar", "amx": amx,
         "assumed_ghz": ghz, "caches": _cpu_caches(),
         "bandwidth_gbs": bandwidth / 1e9,
         "peak_tflops": {"float32": fp32 / 1e12, "tf32": fp32 / 1e12, "float16": low / 1e12, "bfloat16": low / 1e12,
@@ -244,21 +245,44 @@ def cpu_sheet() -> dict[str, Any]:
     }
 
 
-def _cpuinfo() -> tuple[set[str], str | None]:
-    flags: set[str] = set()
-    model = None
+# Widest first: (flag in /proc/cpuinfo, name, vector width in bits). x86 lists `flags`, Arm `Features`.
+VECTOR_ISAS = (("avx512f", "AVX-512", 512), ("avx2", "AVX2", 256), ("avx", "AVX", 256), ("sve", "SVE", 128),
+               ("asimd", "NEON", 128), ("sse2", "SSE2", 128))
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 `flags`, Arm `Features`) from /proc/cpuinfo; empty where unreadable."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
-                if line.startswith("model name") and model is None:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-                if model and flags:
-                    break
+                key = line.split(":", 1)[0].strip().lower()
+                if key in ("flags", "features") and ":" in line:
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return flags, model
+    return set()
+
+
+def vector_isa(flags: set[str]) -> tuple[str | None, int | None]:
+    """The widest SIMD extension and its width in bits (NEON on 64-bit Arm even when flags are unreadable)."""
+    for flag, label, width in VECTOR_ISAS:
+        if flag in flags:
+            return label, width
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return "NEON", 128
+    return None, None
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (x86 `model name`; Arm kernels often list none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.split(":", 1)[0].strip().lower() in ("model name", "hardware") and ":" in line:
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
 
 
 def _cpu_caches() -> dict[str, str]:
@@ -276,7 +300,7 @@ def _cpu_caches() -> dict[str, str]:
     return caches
 
 
-def _read_int(path: str) -> int | None:
+def read_int(path: str) -> int | None:
     try:
         return int(Path(path).read_text().strip())
     except (OSError, ValueError):

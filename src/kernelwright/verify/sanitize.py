@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..executables import find_executable
 from ..resources import data_dir
-from ..profile.profile_worker import worker_request
+from ..sandbox.protocol import profile_worker_request
 from ..sandbox.isolation import (Limits, WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated,
                                  thread_env, worker_threads)
 
@@ -168,8 +168,8 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
     limits = load_limits("sanitize")
     limits.timeout_s = min(limits.timeout_s or settings.timeout_s, settings.timeout_s)
     threads = worker_threads(limits.threads)
-    request = worker_request("run", task, device, extensions, overrides, seed, own_kernels, threads,
-                             warmup_calls=settings.calls)
+    request = profile_worker_request("run", task, device, extensions, overrides, seed, own_kernels, threads,
+                                     warmup_calls=settings.calls)
     readable = sorted({Path(e["library"]).parent for e in extensions if e.get("library")}
                       | {Path(executable).parent, Path(executable).resolve().parent})
     for tool in settings.tools:
