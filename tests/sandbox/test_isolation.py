@@ -616,3 +616,27 @@ def test_read_worker_file_refuses_tricks(job: Path, tmp_path: Path) -> None:
         read_worker_file(job, "big.json", max_bytes=10)
     with pytest.raises(FileNotFoundError):
         read_worker_file(job, "absent.json")
+
+
+@pytest.mark.gpu
+def test_a_lane_worker_sees_only_its_gpu(bwrap, job: Path, limits: Limits) -> None:
+    """On a GPU box: a worker of lane 0 under bwrap gets one GPU node, and CUDA there sees exactly that GPU."""
+    from kernelwright.sandbox import gpu_devices
+
+    gpus = gpu_devices.driver_gpus()
+    if not gpus:
+        pytest.skip("no NVIDIA driver listing here")
+    body = """
+        import glob, json, torch
+        json.dump({"count": torch.cuda.device_count(), "nodes": sorted(glob.glob("/dev/nvidia[0-9]*")),
+                   "uuid": str(torch.cuda.get_device_properties(0).uuid)}, open("result.json", "w"))
+    """
+    token = isolation.gpu_lane.set("0")
+    try:
+        outcome = run_script(job, body, limits.model_copy(update={"timeout_s": 120.0}), gpu=True)
+    finally:
+        isolation.gpu_lane.reset(token)
+    assert outcome.ok, outcome.stderr_tail
+    seen = result(job)
+    assert seen["count"] == 1 and seen["nodes"] == [f"/dev/nvidia{gpus[0].minor}"]
+    assert gpus[0].uuid and gpus[0].uuid.removeprefix("GPU-") in seen["uuid"]
