@@ -11,7 +11,7 @@ from kernelwright.llm import (
 )
 from kernelwright.llm import scripted as scripted_module
 from kernelwright.llm.prices import Price
-from kernelwright.store import LLMCall, Run, Store
+from kernelwright.store import LLMCall, Run, Store, prompt_hash
 
 
 @pytest.fixture
@@ -126,7 +126,8 @@ def test_recording_stores_exact_rows(store, script):
         id=call.id, created_at=call.created_at, run_id=run.id, role="coder", model=f"scripted/{script}",
         messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "write the kernel"}],
         response="third", tokens_in=5, tokens_out=1, cost_usd=0.0, latency_s=0.0, retries=0,
-        error=None, task_hash="a" * 64, round=2, purpose="seed", subject_id="cand-1", sequence=2)
+        error=None, task_hash="a" * 64, round=2, purpose="seed", subject_id="cand-1", sequence=2,
+        prompt_hash=prompt_hash([{"role": "system", "content": "be brief"}, {"role": "user", "content": "write the kernel"}]))
 
 
 def test_recording_stores_failures_and_reraises(store, fake_llm, sleeps):

@@ -312,3 +312,13 @@ def test_responder_answers_from_the_request(make, fake_llm, provider, stream, me
 def test_an_unscripted_request_fails_loudly(make, messages, context):
     with pytest.raises(LLMError, match="fake LLM server: no scripted reply left"):
         make("openai").complete(messages, context)
+
+
+@pytest.mark.parametrize("provider,stream", CASES)
+def test_reasoning_is_kept_apart_from_the_reply(make, fake_llm, provider, stream, messages, context):
+    fake_llm.push(Reply("__global__ void k() {}", reasoning="tile by 32, then reduce per warp"))
+    completion = make(provider, stream).complete(messages, context)
+    assert completion.text == "__global__ void k() {}"
+    assert completion.reasoning == "tile by 32, then reduce per warp"
+    fake_llm.push(Reply("plain"))
+    assert make(provider, stream).complete(messages, context).reasoning is None

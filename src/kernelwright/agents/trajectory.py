@@ -146,4 +146,5 @@ class Trajectory:
 
 def _completion(call: LLMCall) -> Completion:
     return Completion(text=call.response, model=call.model, input_tokens=call.tokens_in, output_tokens=call.tokens_out,
-                      cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries, call_id=call.id)
+                      cost_usd=call.cost_usd, latency_s=call.latency_s, retries=call.retries, call_id=call.id,
+                      reasoning=call.reasoning)

@@ -56,13 +56,16 @@ class AnthropicModel(ProviderModel):
             raise Malformed("not a message")
         text = "".join(block.text for block in content
                        if getattr(block, "type", None) == "text" and isinstance(getattr(block, "text", None), str))
+        thinking = "".join(block.thinking for block in content if getattr(block, "type", None) == "thinking"
+                           and isinstance(getattr(block, "thinking", None), str))
         return Reply(text=text, model=getattr(result, "model", None) or self.name,
                      input_tokens=getattr(usage, "input_tokens", 0) or 0,
                      output_tokens=getattr(usage, "output_tokens", 0) or 0,
-                     finish_reason=getattr(result, "stop_reason", None))
+                     finish_reason=getattr(result, "stop_reason", None), reasoning=thinking or None)
 
     def _streamed(self, params: dict[str, Any]) -> Reply:
         parts: list[str] = []
+        thoughts: list[str] = []
         model: str | None = None
         input_tokens = output_tokens = 0
         finish: str | None = None
@@ -77,6 +80,8 @@ class AnthropicModel(ProviderModel):
                     output_tokens = getattr(message.usage, "output_tokens", 0) or 0
                 elif kind == "content_block_delta" and getattr(event.delta, "type", None) == "text_delta":
                     parts.append(event.delta.text)
+                elif kind == "content_block_delta" and getattr(event.delta, "type", None) == "thinking_delta":
+                    thoughts.append(event.delta.thinking)
                 elif kind == "message_delta":
                     finish = getattr(event.delta, "stop_reason", None) or finish
                     usage = getattr(event, "usage", None)
@@ -89,7 +94,7 @@ class AnthropicModel(ProviderModel):
         if not stopped:
             raise Malformed("the stream ended before the reply was complete")
         return Reply(text="".join(parts), model=model or self.name, input_tokens=input_tokens,
-                     output_tokens=output_tokens, finish_reason=finish)
+                     output_tokens=output_tokens, finish_reason=finish, reasoning="".join(thoughts) or None)
 
     def _on_model_not_found(self, error: Any) -> None:
         if getattr(error, "type", None) == "not_found_error" or self.base_url is None:

@@ -39,6 +39,7 @@ class Completion(BaseModel):
     retries: int = 0
     finish_reason: str | None = None
     call_id: str | None = None  # the stored LLMCall, when a RecordingModel wrote one
+    reasoning: str | None = None  # where the provider returned it (reasoning_content, thinking blocks)
 
 
 class Sampling(BaseModel):

@@ -58,10 +58,11 @@ class OpenAIModel(ProviderModel):
         return Reply(text=text or "", model=getattr(result, "model", None) or self.name,
                      input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                      output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                     finish_reason=getattr(choices[0], "finish_reason", None))
+                     finish_reason=getattr(choices[0], "finish_reason", None), reasoning=_reasoning(message))
 
     def _streamed(self, params: dict[str, Any]) -> Reply:
         parts: list[str] = []
+        thoughts: list[str] = []
         model: str | None = None
         finish: str | None = None
         usage: Any = None
@@ -74,15 +75,20 @@ class OpenAIModel(ProviderModel):
                 for choice in getattr(chunk, "choices", None) or []:
                     if getattr(choice, "index", 0) != 0:
                         continue
-                    content = getattr(getattr(choice, "delta", None), "content", None)
+                    delta = getattr(choice, "delta", None)
+                    content = getattr(delta, "content", None)
                     if isinstance(content, str):
                         parts.append(content)
+                    thought = _reasoning(delta)
+                    if thought:
+                        thoughts.append(thought)
                     finish = getattr(choice, "finish_reason", None) or finish
         if finish is None:
             raise Malformed("the stream ended before the reply was complete")
         return Reply(text="".join(parts), model=model or self.name,
                      input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                     output_tokens=getattr(usage, "completion_tokens", 0) or 0, finish_reason=finish)
+                     output_tokens=getattr(usage, "completion_tokens", 0) or 0, finish_reason=finish,
+                     reasoning="".join(thoughts) or None)
 
     def _on_model_not_found(self, error: Any) -> None:
         if getattr(error, "code", None) == "model_not_found" or self.base_url is None:
@@ -95,3 +101,14 @@ class OpenAIModel(ProviderModel):
         if offered and self.name not in offered:
             shown = ", ".join(offered[:10]) + (", ..." if len(offered) > 10 else "")
             raise unknown_model(self.spec, self.name, f"the server offers {shown}") from None
+
+
+def _reasoning(message: Any) -> str | None:
+    """Reasoning an OpenAI-compatible server returns beside the content (`reasoning_content`: vLLM, SGLang,
+    DeepSeek; `reasoning`: Ollama, OpenRouter): extra fields the SDK keeps on the message or delta."""
+    extra = getattr(message, "model_extra", None) or {}
+    for name in ("reasoning_content", "reasoning"):
+        value = extra.get(name, getattr(message, name, None))
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -27,6 +27,7 @@ class Reply:
     input_tokens: int
     output_tokens: int
     finish_reason: str | None
+    reasoning: str | None = None  # the model's reasoning, where the provider returns it apart from the text
 
 
 class ProviderModel(ABC):
@@ -90,7 +91,7 @@ class ProviderModel(ABC):
             cost = self.prices.cost(self.name, reply.input_tokens, reply.output_tokens)
         return Completion(text=reply.text, model=reply.model, input_tokens=reply.input_tokens,
                           output_tokens=reply.output_tokens, cost_usd=cost, latency_s=time.monotonic() - start,
-                          retries=retries, finish_reason=reply.finish_reason)
+                          retries=retries, finish_reason=reply.finish_reason, reasoning=reply.reasoning)
 
     def preflight(self) -> None:
         """Ask for the model once: a rejected key or an unknown model is an LLMError; anything else is let pass."""

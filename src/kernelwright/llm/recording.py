@@ -35,7 +35,7 @@ class RecordingModel:
         call = self.store.add(self._call(
             messages, context, model=completion.model or self.spec, response=completion.text,
             tokens_in=completion.input_tokens, tokens_out=completion.output_tokens, cost_usd=completion.cost_usd,
-            latency_s=completion.latency_s, retries=completion.retries))
+            latency_s=completion.latency_s, retries=completion.retries, reasoning=completion.reasoning))
         return completion.model_copy(update={"call_id": call.id})
 
     def preflight(self) -> None:

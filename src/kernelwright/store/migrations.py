@@ -165,7 +165,7 @@ def run_meaning(db: Database) -> None:
     A `samples` row per (run, task, sample) holds its status and outcome (backfilled from the first `task_done`
     event of each, as resume read them before); a verification names its purpose, the hash of the policy it ran
     under (the policy itself in `policies`) and the harness version; an LLM call keeps a hash of its prompt; a run
-    keeps the active seconds of its earlier sessions. UNIQUE indexes stand behind every resume key: a duplicate is
+    keeps the active seconds of its earlier sessions, and an LLM call the reasoning the provider returned. UNIQUE indexes stand behind every resume key: a duplicate is
     an error, never a silent winner.
     """
     for statement in (
@@ -193,6 +193,7 @@ def run_meaning(db: Database) -> None:
         "ALTER TABLE verifications ADD COLUMN policy_hash TEXT REFERENCES policies(hash)",
         "ALTER TABLE verifications ADD COLUMN harness_version TEXT",
         "ALTER TABLE llm_calls ADD COLUMN prompt_hash TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN reasoning TEXT",
         "ALTER TABLE runs ADD COLUMN active_s REAL NOT NULL DEFAULT 0",
     ):
         db.execute(statement)

@@ -233,6 +233,7 @@ class LLMCall(Record):
     sequence: int | None = None  # order of this role's calls within the run's task (and sample)
     sample: int = 0
     prompt_hash: str | None = None  # of `messages`: a resumed run replays this reply only to the same prompt
+    reasoning: str | None = None  # the model's reasoning, where the provider returned it apart from `response`
 
 
 class Event(Record):
