@@ -75,7 +75,7 @@ def test_a_previous_release_database_migrates_and_reports_the_same(tmp_path: Pat
     path = tmp_path / "kw.db"
     run_id = previous_release_database(path)
     with Store(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS) >= 4
         rows = {(r.task_hash, r.sample): r for r in store.samples(run_id)}
         assert set(rows) == {(T1, 0), (T2, 0)}  # only finished samples had an outcome to carry over
         relu = rows[(T1, 0)]

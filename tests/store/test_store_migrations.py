@@ -52,7 +52,7 @@ def test_older_database_gets_only_the_missing_migration(tmp_path):
     assert "extra" in db["runs"].columns_dict
     assert {"task_hash", "round", "purpose", "subject_id", "sequence"} <= set(db["llm_calls"].columns_dict)
     assert {"llm_call_id", "judge_call_id"} <= set(db["candidates"].columns_dict)
-    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "agent_links", "samples", "run_meaning",
+    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "agent_links", "samples", "run_meaning", "kernel_memory",
                                                         "_add_note_column"]
     db.close()
 

@@ -81,7 +81,7 @@ def test_typed_queries_filter(store):
     assert store.verifications(child.id) == [] and store.llm_calls(run.id) == []
     assert store.counts() == {"runs": 2, "tasks": 1, "candidates": 3, "builds": 0, "verifications": 0,
                               "timings": 2, "profiles": 0, "llm_calls": 0, "events": 0,
-                              "samples": 0, "policies": 0}
+                              "samples": 0, "policies": 0, "memory": 0}
 
 
 def test_upsert_task_replaces_by_hash(store):

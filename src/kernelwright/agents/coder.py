@@ -24,14 +24,15 @@ DEFINES_MODELNEW = re.compile(r"^class[ \t]+ModelNew\b", re.MULTILINE)
 def coder_messages(kind: CoderKind, *, task: Task, backend: Backend, hardware: dict[str, Any],
                    previous_source: str | None = None, evidence: Evidence | None = None,
                    advice: Advice | str | None = None, profile: ProfileReport | None = None,
-                   last_attempt: str | None = None) -> list[Message]:
-    """System prompt (format, build layout, rules, hardware) and the round's request."""
+                   last_attempt: str | None = None, examples: list[Any] | None = None) -> list[Message]:
+    """System prompt (format, build layout, rules, hardware) and the round's request; a seed request shows
+    `examples`, past winners of similar tasks (agents.memory), when there are any."""
     if kind != "seed" and (previous_source is None or evidence is None):
         raise ValueError(f"a {kind} prompt needs the previous candidate and its evidence")
     system = render("coder_system.j2", backend=backend, hardware=hardware, rules=static_rules(backend))
     user = render(f"coder_{kind}.j2", task=task, backend=backend, previous_source=previous_source,
                   evidence=evidence, advice=advice_text(advice), profile=profile_digest(profile),
-                  last_attempt=last_attempt)
+                  last_attempt=last_attempt, examples=examples or [])
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
 

@@ -66,6 +66,7 @@ class Services(BaseModel, arbitrary_types_allowed=True):
     profile: Callable[[str, VerificationResult], ProfileReport] | None
     hardware: dict[str, Any]
     backend: str
+    memory: Callable[[Any], list[Any]] | None = None  # task -> past winners of similar tasks for the seed prompt
 
 
 class TaskLoop:
@@ -95,7 +96,8 @@ class TaskLoop:
         messages = coder_messages(kind, task=self.t.task, backend=self.s.backend, hardware=self.s.hardware,
                                   previous_source=parent.candidate.source if parent else None,
                                   evidence=evidence_from(parent.result) if parent else None, advice=advice,
-                                  profile=parent.profile if parent else None, last_attempt=self.last_attempt(parent))
+                                  profile=parent.profile if parent else None, last_attempt=self.last_attempt(parent),
+                                  examples=self.s.memory(self.t.task) if kind == "seed" and self.s.memory else None)
         reply = self.ask(self.s.coder, messages, "coder", kind, round_index, parent)
         source = extract_source(reply.text) if reply else None
         if source is None:

@@ -23,6 +23,7 @@ from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions
 from .budget import Budget, BudgetExhausted, BudgetLimits, Interrupted, Spend
 from .loop import LoopConfig, Services, Step, TaskLoop
+from .memory import Example, retrieve
 from .trajectory import Trajectory
 
 TASK_DONE = "task_done"
@@ -48,6 +49,8 @@ class RunConfig(BaseModel):
     cpu_workers: int = 2  # compilations in flight at once
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    memory: bool = True  # seed prompts show past winners of similar tasks (kernel memory), stored before the run
+    memory_same_task: bool = False  # ... including winners of the run's own tasks
 
 
 class TaskOutcome(BaseModel):
@@ -101,6 +104,7 @@ class Runner:
         self._samples: dict[tuple[str, int], SampleRecord] = {
             (row.task_hash, row.sample): row for row in store.samples(run.id)}
         self._session_started = time.monotonic()
+        self._own_tasks: set[str] = set()  # the tasks of this run, whose winners the memory does not show
 
     @classmethod
     def start(cls, store: Store, config: RunConfig, kind: str = "agent", **kwargs: Any) -> Runner:
@@ -117,6 +121,7 @@ class Runner:
 
     def execute(self, tasks: list[Task]) -> list[TaskOutcome]:
         """Every (task, sample) of the run; finished ones are read back, the rest run (several at once if asked)."""
+        self._own_tasks = {task.hash for task in tasks}
         jobs = [(task, sample) for task in tasks for sample in range(self.config.samples)]
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.config.workers), thread_name_prefix="kw-task") as pool:
@@ -181,7 +186,7 @@ class Runner:
         profile = ((lambda source, result: self.executor.profile(task, source, result, self.config.device))
                    if self.config.profile else None)
         services = Services(coder=self.coder, judge=self.judge, verify=check, profile=profile,
-                            hardware=self.hardware, backend=self.config.device)
+                            hardware=self.hardware, backend=self.config.device, memory=self._memory())
         loop = TaskLoop(trajectory, services, self.config.loop, self.budget, self.on_step)
         outcome = TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level, sample=sample)
         try:
@@ -218,6 +223,16 @@ class Runner:
         with self._events_lock:
             self._samples[(task.hash, sample)] = row
         return outcome
+
+
+    def _memory(self) -> Callable[[Task], list[Example]] | None:
+        """Past winners for a seed prompt: other tasks' (unless asked), stored before this run began."""
+        if not self.config.memory:
+            return None
+        exclude = set() if self.config.memory_same_task else set(self._own_tasks)
+        backend = "cuda" if self.config.device.startswith("cuda") else "cpu"
+        return lambda task: retrieve(self.store, task, backend, before=self.run.created_at,
+                                     exclude=exclude | ({task.hash} if not self.config.memory_same_task else set()))
 
 
 def _fill_from(outcome: TaskOutcome, candidate_id: str, result: VerificationResult) -> None:

@@ -12,6 +12,7 @@ from .db_cmd import db_app
 from .tasks_cmd import tasks_app
 from .eval_cmd import eval_command
 from .export_cmd import export_command
+from .memory_cmd import memory_app
 from .report_cmd import report_command
 from .run_cmd import run_command
 from .selftest_cmd import selftest_command
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(db_app, name="db")
+app.add_typer(memory_app, name="memory")
 app.command("verify")(verify_command)
 app.command("selftest")(selftest_command)
 app.command("run")(run_command)

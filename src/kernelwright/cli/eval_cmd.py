@@ -40,6 +40,10 @@ def eval_command(
     no_sanitize: Annotated[bool, typer.Option(
         "--no-sanitize", help="Skip compute-sanitizer on each sample's best candidate (CUDA).")] = False,
     no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
+    no_memory: Annotated[bool, typer.Option(
+        "--no-memory", help="Show the seed prompt no past winners of similar tasks from the kernel memory.")] = False,
+    memory_same_task: Annotated[bool, typer.Option(
+        "--memory-same-task", help="Let the memory show winners of this run's own tasks (numbers then not clean).")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored evaluation.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
@@ -73,7 +77,8 @@ def eval_command(
                            loop=LoopConfig(rounds=rounds), budget=BudgetLimits(max_usd=budget_usd),
                            compile_baseline=not no_compile_baseline, profile=not no_profile, sanitize=not no_sanitize, samples=samples,
                            workers=workers, cpu_workers=cpu_workers, llm_concurrency=llm_concurrency,
-                           executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
+                           executor=executor, ray_address=ray_address, memory=not no_memory,  # type: ignore[arg-type]
+                           memory_same_task=memory_same_task)
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="eval",
                                   budget_overrides={"max_usd": budget_usd} if resume else None)

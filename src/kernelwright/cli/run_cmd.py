@@ -38,6 +38,10 @@ def run_command(
     no_sanitize: Annotated[bool, typer.Option(
         "--no-sanitize", help="Skip compute-sanitizer on each sample's best candidate (CUDA).")] = False,
     no_compile_baseline: Annotated[bool, typer.Option("--no-compile-baseline", help="Skip the torch.compile baseline.")] = False,
+    no_memory: Annotated[bool, typer.Option(
+        "--no-memory", help="Show the seed prompt no past winners of similar tasks from the kernel memory.")] = False,
+    memory_same_task: Annotated[bool, typer.Option(
+        "--memory-same-task", help="Let the memory show winners of this run's own tasks (numbers then not clean).")] = False,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stored run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     tasks_dir: Annotated[list[Path], typer.Option("--tasks-dir", help="Where to look up task names.")] = [Path("tasks")],
@@ -67,7 +71,8 @@ def run_command(
         config = RunConfig(tasks=paths, model=model, judge_model=judge_model, base_url=base_url, device=device,
                            loop=LoopConfig(rounds=rounds, refine_from=refine_from),  # type: ignore[arg-type]
                            budget=BudgetLimits(**budget), compile_baseline=not no_compile_baseline,
-                           profile=not no_profile, sanitize=not no_sanitize)
+                           profile=not no_profile, sanitize=not no_sanitize, memory=not no_memory,
+                           memory_same_task=memory_same_task)
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="agent", budget_overrides=budget)
         progress = RunProgress([t.ref for t in loaded], runner.budget.spent, enabled=not as_json)

@@ -17,7 +17,7 @@ from . import migrations
 from .errors import StoreError
 from .guard import APPLICATION_ID, Probe, corrupt, probe, readonly_uri
 from .models import (
-    RECORD_TYPES, Build, Candidate, Event, LLMCall, PolicyRecord, Profile, Record, Role, Run, RunStatus,
+    RECORD_TYPES, Build, Candidate, Event, LLMCall, MemoryEntry, PolicyRecord, Profile, Record, Role, Run, RunStatus,
     SampleRecord, TaskRecord, Timing, Verification, utc_now,
 )
 from .rows import from_row, to_row
@@ -309,6 +309,21 @@ class Store:
         with self._op("put policy", write=True) as db:
             db[PolicyRecord.table_name].insert(to_row(record), pk=PolicyRecord.primary_key, ignore=True)
         return record
+
+    def put_memory(self, entry: MemoryEntry) -> MemoryEntry:
+        """Insert or replace the memory entry of a candidate (its final re-timing replaces its round's figure)."""
+        with self._op("put memory", write=True) as db:
+            db.execute("DELETE FROM memory WHERE candidate_id = ?", [entry.candidate_id])
+            db[MemoryEntry.table_name].insert(to_row(entry), pk=MemoryEntry.primary_key)
+        return entry
+
+    def memory(self, backend: str | None = None, task_hash: str | None = None) -> list[MemoryEntry]:
+        return self._select(MemoryEntry, order_by="created_at", backend=backend, task_hash=task_hash)
+
+    def forget(self, entry_ids: list[str]) -> int:
+        """Delete memory entries; returns how many there were."""
+        with self._op("prune memory", write=True) as db:
+            return sum(db.execute("DELETE FROM memory WHERE id = ?", [i]).rowcount for i in entry_ids)
 
     def add_active_seconds(self, run_id: str, seconds: float) -> None:
         """Add a session's running time to the run's, in SQL (several samples finish at once)."""

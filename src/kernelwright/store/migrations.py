@@ -243,7 +243,32 @@ def _backfill_samples(db: Database) -> None:
                     json.dumps(outcome), utc_now()])
 
 
-MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples, run_meaning)
+def kernel_memory(db: Database) -> None:
+    """Migration 5: the kernel memory, one verified winner per candidate, kept across runs."""
+    for statement in (
+        """CREATE TABLE memory (
+            id TEXT PRIMARY KEY,
+            candidate_id TEXT NOT NULL REFERENCES candidates(id),
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task_hash TEXT NOT NULL REFERENCES tasks(hash),
+            task TEXT NOT NULL,
+            signature TEXT NOT NULL DEFAULT '{}',
+            source TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            device TEXT,
+            speedup_eager REAL NOT NULL,
+            ci_low REAL,
+            ci_high REAL,
+            verification_id TEXT NOT NULL REFERENCES verifications(id),
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX memory_by_candidate ON memory(candidate_id)",
+        "CREATE INDEX memory_by_backend ON memory(backend, created_at)",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples, run_meaning, kernel_memory)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -279,6 +279,27 @@ class PolicyRecord(Record):
     created_at: str = Field(default_factory=utc_now)
 
 
+class MemoryEntry(Record):
+    """A verified winner kept across runs: its task's signature, the kernel and the speedup that counted."""
+
+    table_name: ClassVar[str] = "memory"
+
+    id: str = Field(default_factory=new_id)
+    candidate_id: str  # one entry per candidate
+    run_id: str
+    task_hash: str
+    task: str  # the task's ref
+    signature: dict[str, Any] = Field(default_factory=dict)  # operators and dtype (tasks.signature)
+    source: str
+    backend: str
+    device: str | None = None  # the device the speedup was measured on
+    speedup_eager: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    verification_id: str
+    created_at: str = Field(default_factory=utc_now)
+
+
 def prompt_hash(messages: list[Any]) -> str:
     """A prompt's identity: the hash of its messages as JSON (role and content)."""
     import json
@@ -289,4 +310,5 @@ def prompt_hash(messages: list[Any]) -> str:
 
 RECORD_TYPES: tuple[type[Record], ...] = (
     Run, TaskRecord, Candidate, Build, Verification, Timing, Profile, LLMCall, Event, SampleRecord, PolicyRecord,
+    MemoryEntry,
 )

@@ -9,9 +9,10 @@ from typing import Any
 from .. import __version__
 from ..resources import data_dir
 from ..sandbox.extensions import Backend
-from ..store import Build, Candidate, PolicyRecord, Store, TaskRecord, Timing, Verification, content_hash
+from ..store import Build, Candidate, MemoryEntry, PolicyRecord, Store, TaskRecord, Timing, Verification, content_hash
 from ..store.models import VerificationPurpose
 from ..tasks import Task
+from ..tasks.signature import task_signature
 from .models import VerificationResult
 
 # The shape of a verification's stored evidence; bumped when a field changes meaning, so readers can tell.
@@ -58,6 +59,14 @@ def record_verification(store: Store, run_id: str, task: Task, source: str, resu
         verification = store.add(Verification(candidate_id=candidate.id, verdict=result.verdict, reason=result.reason,
                                               evidence=evidence, seed=result.seed, purpose=purpose,
                                               policy_hash=policy.hash, harness_version=__version__))
+        if result.valid_speedup_eager is not None and run_id:
+            timing = result.timing or {}
+            store.put_memory(MemoryEntry(
+                candidate_id=candidate.id, run_id=run_id, task_hash=task.hash, task=task.ref,
+                signature=task_signature(task), source=source, backend=backend, verification_id=verification.id,
+                device=_device_name(timing.get("environment") or {}, result.device),
+                speedup_eager=result.valid_speedup_eager, ci_low=_float(timing.get("ci_low")),
+                ci_high=_float(timing.get("ci_high"))))
         for subject, stats in _subjects(result.timing):
             store.add(Timing(run_id=run_id, task_hash=task.hash, candidate_id=candidate.id,
                              verification_id=verification.id, subject=STORED_SUBJECT.get(subject, subject), samples=stats.get("samples_ms", []),
@@ -73,3 +82,13 @@ def _subjects(timing: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]
     if not timing:
         return []
     return [(name, stats) for name, stats in (timing.get("subjects") or {}).items() if stats]
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _device_name(environment: dict[str, Any], device: str) -> str:
+    """The GPU's name on CUDA, the CPU's model on the CPU (as the timing recorded its environment)."""
+    name = environment.get("gpu") if device.startswith("cuda") else environment.get("cpu_model")
+    return str(name) if name else device
