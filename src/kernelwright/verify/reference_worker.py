@@ -57,11 +57,15 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             expected = as_list(model64(*[float64(x) for x in inputs]))
             eager = as_list(model(*inputs))
         finite = all(torch.isfinite(o).all().item() for o in expected if o.is_floating_point())
+        # Inputs with inf / NaN: the outputs are defined where the task's own eager computation puts its NaN / Inf
+        # exactly where the float64 reference does (then compared with NaN-equality); otherwise the trial says nothing.
+        defined = finite or (trial.distribution == "specials" and same_specials(expected, eager))
         torch.save([_cpu(o) for o in expected], trusted_dir / f"expected_{trial.id}.pt")
         torch.save([_cpu(o) for o in eager], trusted_dir / f"eager_{trial.id}.pt")
         report["trials"][trial.id] = {
             "model": model_id,
             "finite": finite,
+            "defined": defined,
             "outputs": [{"shape": list(o.shape), "dtype": str(o.dtype).removeprefix("torch."),
                          "bytes": o.numel() * o.element_size()} for o in eager],
         }
@@ -82,6 +86,25 @@ def _inputs_for(trial: Trial, task: Task, overrides: dict[str, int], plan: Plan,
     raw = task_inputs(task, overrides, device=plan.device, seed=trial.input_seed)
     generator = torch.Generator().manual_seed(trial.input_seed)
     return redraw(raw, trial.distribution, generator, task.declarations.domain_of, dtype)
+
+
+def same_specials(expected: list[torch.Tensor], eager: list[torch.Tensor]) -> bool:
+    """Whether every float output of the task's eager run is NaN, +inf and -inf exactly where the float64 reference
+    is (integer outputs: equal)."""
+    if len(expected) != len(eager):
+        return False
+    for want, got in zip(expected, eager):
+        if want.shape != got.shape:
+            return False
+        if not want.is_floating_point():
+            if not torch.equal(want.cpu(), got.to(want.dtype).cpu()):
+                return False
+            continue
+        got = got.to(torch.float64)
+        for mask in (torch.isnan, torch.isposinf, torch.isneginf):
+            if not torch.equal(mask(want), mask(got)):
+                return False
+    return True
 
 
 def float64_copy(model: torch.nn.Module) -> torch.nn.Module:
