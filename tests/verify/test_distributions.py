@@ -110,6 +110,7 @@ def test_specials_are_defined_only_where_eager_and_float64_agree() -> None:
     assert same_specials(want, [torch.tensor([1.1, nan, inf])])
     assert not same_specials(want, [torch.tensor([1.0, nan, 3.0])])  # eager overflowed elsewhere: undefined
     assert not same_specials(want, [torch.tensor([1.0, -inf, inf])])
+    assert same_specials(want, [torch.tensor([1.0, nan, 3.0])], [torch.tensor([False, False, True])])
     assert _defined({"finite": False, "defined": True}) and not _defined({"finite": False})
 
 
@@ -125,11 +126,18 @@ def test_the_reference_keeps_a_softmax_trial_with_inf_and_nan_and_compares_them(
     assert facts["finite"] is False and facts["defined"] is True
     expected = torch.load(trusted / f"expected_{trial.id}.pt")
     eager = torch.load(trusted / f"eager_{trial.id}.pt")
+    undefined = torch.load(trusted / f"undefined_{trial.id}.pt")
+    x = torch.load(inputs / f"in_{trial.id}.pt")[0]
     assert 0 < int(torch.isnan(expected[0]).any(-1).sum()) < expected[0].shape[0]  # some rows, not all
+    # a row with +inf is NaN in torch and one-hot in the limit: undefined; a row with NaN is NaN either way
+    limit_rows = torch.isposinf(x).any(-1, keepdim=True) & ~torch.isnan(x).any(-1, keepdim=True)
+    assert torch.equal(undefined[0].any(-1, keepdim=True), limit_rows) and bool(limit_rows.any())
     policy = load_tolerances()
-    assert compare_outputs([eager[0].clone()], expected, eager, "float32", policy) == []
+    assert compare_outputs([eager[0].clone()], expected, eager, "float32", policy, undefined=undefined) == []
+    one_hot = torch.where(limit_rows, torch.isposinf(x).float(), eager[0])  # the limit, as an online softmax
+    assert compare_outputs([one_hot], expected, eager, "float32", policy, undefined=undefined) == []
     masked = torch.nan_to_num(eager[0], nan=0.0)  # a kernel that assumes finite inputs
-    problems = compare_outputs([masked], expected, eager, "float32", policy)
+    problems = compare_outputs([masked], expected, eager, "float32", policy, undefined=undefined)
     assert [p.reason for p in problems] == ["nonfinite"]
 
 

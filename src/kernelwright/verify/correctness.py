@@ -169,7 +169,10 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
         expected_id = trial.source_trial if trial.purpose in REPEATS else trial.id
         expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
-        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device)
+        undefined_file = trusted / f"undefined_{expected_id}.pt"
+        undefined = torch.load(undefined_file, weights_only=True) if undefined_file.exists() else None
+        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device,
+                                   undefined)
         problems += _contract_problems(task, facts, len(got))
         for name, count in call.get("own_calls", {}).items():
             report.own_calls[name] = report.own_calls.get(name, 0) + count
