@@ -4,7 +4,8 @@ distribution (at a secret seed) is one trial among them.
 Centred ones (normal, uniform, large, tiny_zeros, heavy_tail) and shifted ones: a common offset far from zero
 (`offset`, mean 100 and std 1: E[x^2] - E[x]^2 in float32 is far off there), per-row and per-channel scale and
 offset (`rows`, `channels`), the task's own inputs (`task`), and `specials`: normal values with a few +inf, -inf and
-NaN elements (where the input's domain admits them), kept only where the reference defines its outputs on them.
+NaN elements (where the input's domain admits them), compared only where the reference defines its outputs on them
+(kernelwright.verify.reference_worker).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ TEXT: dict[str, str] = {
     "rows": "normal, each row (slice along the last dimension) scaled by 10^U(-1, 1) and shifted by U(-100, 100)",
     "channels": "normal, each channel (index of dimension 1) scaled by 10^U(-1, 1) and shifted by U(-100, 100)",
     "task": "the task's own get_inputs() at a secret seed, cast to its dtype (not redrawn)",
-    "specials": "normal with a few +inf, -inf and NaN elements per tensor (as the input domain admits); kept only "
-                "where the float64 reference and the task's eager output agree on which outputs are not finite",
+    "specials": "normal with a few +inf, -inf and NaN elements per tensor (as the input domain admits); outputs "
+                "compared (NaN equal to NaN) where the float64 reference is the same with inf replaced by a huge "
+                "finite value, and the trial kept where the task's eager output agrees there",
     "tiny_zeros": "normal scaled by 1e-3, a quarter of the elements set to exactly 0",
     "heavy_tail": "Student-t with 2 degrees of freedom, clamped to ±1e4",
 }
