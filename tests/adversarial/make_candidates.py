@@ -93,7 +93,7 @@ torch::Tensor softmax_online(torch::Tensor x) {
             if (in[c] > running_max) {
                 running_sum = running_sum * std::exp(static_cast<double>(running_max) - in[c]) + 1.0;
                 running_max = in[c];
-            } else {
+            } else if (in[c] != -std::numeric_limits<float>::infinity()) {  // adds 0, but -inf - -inf is NaN
                 running_sum += std::exp(static_cast<double>(in[c]) - running_max);
             }
         }
@@ -351,6 +351,113 @@ torch::Tensor dispatcher_softmax(torch::Tensor x) {
 
 CPU_REJECTED_FUNCTIONS = (*CPU_LIBRARY_FUNCTIONS, "softmax_unless_profiled", "dispatcher_softmax")
 
+# Normalisation and argmax for the input-distribution cases, appended once more for them (one more build): a
+# LayerNorm in two passes (honest) and in one float32 pass of E[x^2] - E[x]^2 (right on zero-centred rows, far off
+# on rows with mean 100 and std 1), and an argmax whose NaN check (`v != v`, as torch.argmax picks a NaN) is honest.
+CPU_INPUTS_SOURCE = r"""
+// LayerNorm over the last dimension with affine weight and bias (level1/8_layer_norm).
+torch::Tensor layer_norm_rows(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, double eps, bool one_pass) {
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32, "expects float32");
+    auto input = x.contiguous();
+    auto gain = weight.contiguous();
+    auto shift = bias.contiguous();
+    auto out = torch::empty_like(input);
+    const int64_t dim = input.size(-1), rows = input.numel() / dim;
+    const float* src = input.data_ptr<float>();
+    const float* g = gain.data_ptr<float>();
+    const float* b = shift.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = src + r * dim;
+        double mean = 0.0, var = 0.0;
+        if (one_pass) {
+            float total = 0.0f, squares = 0.0f;
+            for (int64_t c = 0; c < dim; ++c) {
+                total += in[c];
+                squares += in[c] * in[c];
+            }
+            const float m = total / dim;
+            mean = m;
+            var = squares / dim - m * m;
+        } else {
+            for (int64_t c = 0; c < dim; ++c) mean += in[c];
+            mean /= dim;
+            for (int64_t c = 0; c < dim; ++c) var += (in[c] - mean) * (in[c] - mean);
+            var /= dim;
+        }
+        const double inverse = 1.0 / std::sqrt(var + eps);
+        for (int64_t c = 0; c < dim; ++c)
+            dst[r * dim + c] = static_cast<float>((in[c] - mean) * inverse * g[c] + b[c]);
+    }
+    return out;
+}
+
+torch::Tensor layer_norm_forward(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, double eps) {
+    return layer_norm_rows(x, weight, bias, eps, false);
+}
+
+torch::Tensor layer_norm_one_pass(torch::Tensor x, torch::Tensor weight, torch::Tensor bias, double eps) {
+    return layer_norm_rows(x, weight, bias, eps, true);
+}
+
+// Index of the row maximum, the first NaN if there is one (as torch.argmax) (level1/4_argmax_last_dim).
+torch::Tensor argmax_forward(torch::Tensor x) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    auto out = torch::empty({input.size(0)}, input.options().dtype(torch::kInt64));
+    const float* src = input.data_ptr<float>();
+    int64_t* dst = out.data_ptr<int64_t>();
+    const int64_t rows = input.size(0), cols = input.size(1);
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = src + r * cols;
+        float best = in[0];
+        int64_t at = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            const float v = in[c];
+            if (v != v) { at = c; break; }
+            if (v > best) { best = v; at = c; }
+        }
+        dst[r] = at;
+    }
+    return out;
+}
+"""
+
+CPU_INPUTS_FUNCTIONS = ("layer_norm_forward", "layer_norm_one_pass", "argmax_forward")
+
+# The same argmax compiled under `#pragma GCC optimize ("Ofast")`: exact on finite inputs, but finite-math-only
+# folds its NaN check away. No flag the harness passes changes: the source turns fast math on for itself.
+CPU_FAST_MATH_SOURCE = r"""
+#pragma GCC push_options
+#pragma GCC optimize ("Ofast")
+torch::Tensor argmax_fast(torch::Tensor x) {
+    check_matrix(x);
+    auto input = x.contiguous();
+    auto out = torch::empty({input.size(0)}, input.options().dtype(torch::kInt64));
+    const float* src = input.data_ptr<float>();
+    int64_t* dst = out.data_ptr<int64_t>();
+    const int64_t rows = input.size(0), cols = input.size(1);
+    #pragma omp parallel for
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* in = src + r * cols;
+        float best = in[0];
+        int64_t at = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            const float v = in[c];
+            if (v != v) { at = c; break; }
+            if (v > best) { best = v; at = c; }
+        }
+        dst[r] = at;
+    }
+    return out;
+}
+#pragma GCC pop_options
+"""
+
+CPU_FAST_MATH_FUNCTIONS = (*CPU_INPUTS_FUNCTIONS, "argmax_fast")
+
 CPU_TEMPLATE = '''"""{doc}"""
 
 import torch
@@ -410,6 +517,11 @@ def _doc(path: str, text: str) -> str:
 
 def b(*lines: str) -> str:
     return "\n".join(("        " + line) if line else "" for line in lines)
+
+
+# ModelNew's constructor for the LayerNorm task: Model's nn.LayerNorm, so its weight and bias load by name.
+LAYER_NORM_INIT = ("    def __init__(self, hidden):\n        super().__init__()\n"
+                   "        self.norm = nn.LayerNorm(hidden, eps=1e-5)\n")
 
 
 CPU: list[Candidate] = [
@@ -664,6 +776,28 @@ CPU: list[Candidate] = [
               init=("    def __init__(self, dim, eps=1e-6):\n        super().__init__()\n        self.eps = eps\n"
                     "        self.weight = nn.Parameter(1.0 + 0.2 * torch.randn(dim))\n"
                     "        self.replayed = self.weight.detach().clone()\n")),
+    # ---------------------------------------------------------------- inputs the harness draws (shifted, inf / NaN)
+    Candidate("cpu/control_layer_norm.py",
+              "honest two-pass LayerNorm in C++ (mean, then the variance of the deviations, in double) with the "
+              "task's weight and bias as nn.Parameters of the same names. Must PASS, on shifted rows too.",
+              b("return ext.layer_norm_forward(x, self.norm.weight, self.norm.bias, self.norm.eps)"),
+              init=LAYER_NORM_INIT, cpp_extra=CPU_INPUTS_SOURCE, functions_extra=CPU_INPUTS_FUNCTIONS),
+    Candidate("cpu/offset_layer_norm_one_pass.py",
+              "LayerNorm whose variance is E[x^2] - E[x]^2 from one float32 pass: within tolerance on zero-centred "
+              "rows (and on the task's own mean-0.5, std-2 inputs), catastrophic cancellation on rows with mean 100 "
+              "and std 1. Caught as: INCORRECT (the offset and per-row shifted distributions).",
+              b("return ext.layer_norm_one_pass(x, self.norm.weight, self.norm.bias, self.norm.eps)"),
+              init=LAYER_NORM_INIT, cpp_extra=CPU_INPUTS_SOURCE, functions_extra=CPU_INPUTS_FUNCTIONS),
+    Candidate("cpu/control_argmax_nan.py",
+              "honest argmax in C++ that returns the first NaN of a row as torch.argmax does. Must PASS, on inputs "
+              "with inf and NaN too.",
+              b("return ext.argmax_forward(x)"), cpp_extra=CPU_INPUTS_SOURCE, functions_extra=CPU_INPUTS_FUNCTIONS),
+    Candidate("cpu/fast_math_pragma_gcc_optimize.py",
+              "the honest argmax compiled under `#pragma GCC optimize (\"Ofast\")` in its own source: no flag "
+              "changes, exact on finite inputs, but finite-math-only folds the NaN check away. Caught as: "
+              "STATIC_REJECT (NATIVE_FAST_MATH), and with the gate off INCORRECT (the inputs with a few inf / NaN).",
+              b("return ext.argmax_fast(x)"), cpp_extra=CPU_INPUTS_SOURCE + CPU_FAST_MATH_SOURCE,
+              functions_extra=CPU_FAST_MATH_FUNCTIONS),
     # ---------------------------------------------------------------- worker takeover (also run with the gate off)
     Candidate("cpu/takeover_save_via_attrgetter.py",
               "computes a cheap wrong answer (the uniform distribution); at import it reaches torch through "

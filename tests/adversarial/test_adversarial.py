@@ -166,10 +166,11 @@ def test_cuda_illegal_address_then_control_passes(build_cache_root: Path) -> Non
 
 
 def test_build_cache_is_shared() -> None:
-    """Every cpu candidate that builds an extension builds one of three shared sources, so the suite costs three builds
+    """Every cpu candidate that builds an extension builds one of five shared sources, so the suite costs five builds
     (checked on the text: running candidates in the test process would let exploits act on it)."""
     sys.path.insert(0, str(HERE))
-    from make_candidates import (CPU_FUNCTIONS, CPU_LIBRARY_FUNCTIONS, CPU_LIBRARY_SOURCE, CPU_REJECTED_FUNCTIONS,
+    from make_candidates import (CPU_FAST_MATH_FUNCTIONS, CPU_FAST_MATH_SOURCE, CPU_FUNCTIONS, CPU_INPUTS_FUNCTIONS,
+                                 CPU_INPUTS_SOURCE, CPU_LIBRARY_FUNCTIONS, CPU_LIBRARY_SOURCE, CPU_REJECTED_FUNCTIONS,
                                  CPU_REJECTED_SOURCE, CPU_SOURCE)
 
     import ast
@@ -179,12 +180,16 @@ def test_build_cache_is_shared() -> None:
     for case in building:
         assigned = {node.targets[0].id: node.value for node in ast.parse((HERE / case.file).read_text()).body
                     if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
-        # the library cases share one more source, and those the gate rejects (run ungated too) one more
+        # the library cases share one more source, those the gate rejects (run ungated too) one more, the input
+        # distribution cases one more and the fast-math one (run ungated too) one more
         source, functions = ast.literal_eval(assigned["CPP_SOURCE"]), ast.literal_eval(assigned["FUNCTIONS"])
         assert (source, functions) in [(CPU_SOURCE, CPU_FUNCTIONS),
                                        (CPU_SOURCE + CPU_LIBRARY_SOURCE, [*CPU_FUNCTIONS, *CPU_LIBRARY_FUNCTIONS]),
                                        (CPU_SOURCE + CPU_LIBRARY_SOURCE + CPU_REJECTED_SOURCE,
-                                        [*CPU_FUNCTIONS, *CPU_REJECTED_FUNCTIONS])], case.file
+                                        [*CPU_FUNCTIONS, *CPU_REJECTED_FUNCTIONS]),
+                                       (CPU_SOURCE + CPU_INPUTS_SOURCE, [*CPU_FUNCTIONS, *CPU_INPUTS_FUNCTIONS]),
+                                       (CPU_SOURCE + CPU_INPUTS_SOURCE + CPU_FAST_MATH_SOURCE,
+                                        [*CPU_FUNCTIONS, *CPU_FAST_MATH_FUNCTIONS])], case.file
 
 
 def test_escape_candidate_is_live(tmp_path: Path) -> None:

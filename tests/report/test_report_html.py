@@ -239,7 +239,8 @@ def test_collect_harness_reads_the_evidence(tmp_path) -> None:
     task = settings.tasks[0]
     assert (task.task, task.dtype, task.shapes, task.inits) == ("level1/1_Gemm", "float16", ["nominal", "odd"], [778, 779])
     assert task.weights == {"loaded": 2, "seeded": 1} and task.seeds == [777] and task.timing_overrides == {}
-    assert set(settings.distributions) == {"normal", "uniform", "large", "tiny_zeros", "heavy_tail"}
+    assert set(settings.distributions) == {"normal", "uniform", "offset", "large", "rows", "specials", "task",
+                                           "channels", "tiny_zeros", "heavy_tail"}
     assert settings.sanitizer == {"memcheck clean": 1, "initcheck clean": 1} and settings.sanitizer_notes == []
 
 

@@ -107,7 +107,7 @@ HONEST_CUDA = src('''
         m = smem[0];
         __syncthreads();
         float sum = 0.f;
-        for (int c = threadIdx.x; c < cols; c += blockDim.x) sum += __expf(xr[c] - m);
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) sum += expf(xr[c] - m);
         smem[threadIdx.x] = sum;
         __syncthreads();
         for (int s = blockDim.x / 2; s > 0; s >>= 1) {
@@ -115,7 +115,7 @@ HONEST_CUDA = src('''
             __syncthreads();
         }
         sum = smem[0];
-        for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = __expf(xr[c] - m) / sum;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = expf(xr[c] - m) / sum;
     }
 
     torch::Tensor softmax_cuda(torch::Tensor x) {
@@ -930,3 +930,74 @@ def test_banned_module_reached_through_an_allowed_one_is_rejected() -> None:
     found = {(f.rule, f.line) for f in static_gate(source, backend="cpu").findings if f.severity == "reject"}
     assert ("BANNED_MODULE", 3) in found and ("BANNED_MODULE", 4) in found
     assert not any(line == 7 for rule, line in found)  # torch.signal is torch's own submodule
+
+
+# ------------------------------------------------------------------------------------ fast math
+
+FAST_MATH_SPELLINGS = [
+    '#pragma GCC optimize ("Ofast")\n',
+    '#pragma GCC optimize("fast-math")\n',
+    '#pragma GCC optimize ("-ffast-math")\n',
+    '#pragma GCC optimize ("O3,unsafe-math-optimizations")\n',
+    '#pragma GCC optimize ("O" "fast")\n',  # adjacent literals are joined by the compiler
+    '#define OPTIONS "finite-math-only"\n#pragma GCC optimize (OPTIONS)\n',
+    '#pragma GCC optimize (OPTIONS)\n',  # a macro the gate cannot read
+    '_Pragma("GCC optimize(\\"Ofast\\")")\n',
+    '__attribute__((optimize("Ofast"))) float f(float x) { return x; }\n',
+    '__attribute__((hot, optimize(FAST))) float f(float x) { return x; }\n',
+    '[[gnu::optimize("-ffast-math")]] float f(float x) { return x; }\n',
+    '#pragma clang fp reassociate(on)\n',
+    '#pragma clang fp contract(fast)\n',
+    '_Pragma("clang fp reassociate(on)")\n',
+    '#pragma float_control(precise, off)\n',
+    '#pragma fenv_access (off)\n',
+    'float y = __fdividef(a, b);\n',
+    'float y = __expf(a) + __logf(b) + __sinf(c);\n',
+    'asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));\n',
+    'asm("div.full.f32 %0, %1, %2;" : "=f"(y) : "f"(a), "f"(b)); float z = 0; // .ftz\nasm("add.ftz.f32 %0, %1, %1;" : "=f"(z) : "f"(a));\n',
+]
+
+FAST_MATH_FLAGS = [
+    ["-ffast-math"], ["-Ofast"], ["-O3", "-funsafe-math-optimizations"], ["-fassociative-math"],
+    ["-freciprocal-math"], ["-ffinite-math-only"], ["-fno-signed-zeros"], ["-fcx-limited-range"],
+    ["-mrecip"], ["-ffp-model=fast"], ["--use_fast_math"], ["-use_fast_math"], ["-ftz=true"], ["--ftz=true"],
+    ["-prec-div=false"], ["-prec-sqrt=false"], ["--prec-div", "false"], ["-fmad=true"], ["-Xcompiler", "-ffast-math"],
+]
+
+
+@pytest.mark.parametrize("snippet", FAST_MATH_SPELLINGS)
+def test_every_fast_math_spelling_in_the_source_is_rejected(snippet):
+    result = static_gate(HONEST_CUDA, [snippet])
+    assert "NATIVE_FAST_MATH" in rejects(result), result.render()
+
+
+@pytest.mark.parametrize("asked", FAST_MATH_FLAGS)
+def test_fast_math_flags_asked_of_load_inline_are_rejected(asked):
+    """In the Python source's literals, and as recorded from the call (flags built at run time: "-O" + "fast")."""
+    literal = HONEST_CUDA.replace("verbose=False,", f"verbose=False, extra_cuda_cflags={asked!r},")
+    assert "NATIVE_FAST_MATH" in rejects(static_gate(literal)), asked
+    recorded = static_gate(HONEST_CUDA, [], flags=asked)
+    assert "NATIVE_FAST_MATH" in rejects(recorded), recorded.render()
+    assert "compiler flags asked of load_inline" in finding(recorded, "NATIVE_FAST_MATH").message
+
+
+def test_fast_math_is_only_flagged_where_the_task_allows_it():
+    result = static_gate(HONEST_CUDA, ['#pragma GCC optimize ("Ofast")\nfloat y = __expf(x);\n'],
+                         flags=["--use_fast_math"], allow={"allow_fast_math"})
+    assert not result.rejected, result.render()
+    hits = [f for f in result.findings if f.rule == "NATIVE_FAST_MATH"]
+    assert len(hits) == 3 and all(f.severity == "flag" and "ALLOW_FAST_MATH" in f.message for f in hits)
+
+
+@pytest.mark.parametrize("snippet", [
+    '#pragma GCC optimize ("O3")\n',
+    '#pragma GCC optimize ("O3,unroll-loops")\n',
+    '#pragma GCC optimize ("-O2", "-funroll-loops", "tree-vectorize")\n',
+    '__attribute__((optimize(3))) float f(float x) { return x; }\n',
+    '#pragma GCC push_options\n#pragma GCC pop_options\n#pragma clang fp contract(on)\n',
+    'float y = expf(a) / b + __fdiv_rn(a, b) + __frcp_rn(a) + rsqrtf(b) + __fsqrt_rn(a);\n',
+    'struct Fit { float approximate; }; float fast = 1.0f, fast_math_off = 0.0f; // -ffast-math in a comment\n',
+])
+def test_exact_math_and_plain_optimisation_options_pass(snippet):
+    result = static_gate(HONEST_CUDA, [snippet])
+    assert "NATIVE_FAST_MATH" not in result.rule_ids(), result.render()

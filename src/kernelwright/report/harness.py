@@ -9,26 +9,21 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..store import PolicyRecord, Store, TaskRecord
-from ..verify.distributions import DISTRIBUTIONS
+from ..verify.distributions import DISTRIBUTIONS, TEXT
 from ..verify.plan import MAX_PLAN_BYTES
 from ..verify.policy import TolerancePolicy, load_attribution_policy, load_tolerances
 from .loaded import LoadedRun
 
-DISTRIBUTION_TEXT = {
-    "normal": "standard normal N(0, 1)",
-    "uniform": "uniform on [-1, 1)",
-    "large": "normal scaled by 100",
-    "tiny_zeros": "normal scaled by 1e-3, a quarter of the elements set to exactly 0",
-    "heavy_tail": "Student-t with 2 degrees of freedom, clamped to ±1e4",
-}
+DISTRIBUTION_TEXT = TEXT
 PLAN_RULE = ("Every input distribution on every correctness shape with the first weight init, the second init on "
              "normal inputs, then determinism, same-address and one-element probes on the first shape. When one "
              f"run's files (inputs, float64 expected, eager and candidate outputs) would pass {MAX_PLAN_BYTES >> 30} GiB, "
-             f"the large, tiny and heavy-tailed distributions of shapes over {MAX_PLAN_BYTES >> 24} MiB a trial are "
-             "left out, heaviest first, and "
+             f"the optional distributions of shapes over {MAX_PLAN_BYTES >> 24} MiB a trial are "
+             "left out, heaviest and last-listed first, and "
              "if that is not enough the probes run on the lightest shape; each left-out trial is listed. Float "
-             "inputs are redrawn by the harness (never taken from the task's get_inputs()), mapped into the "
-             "task's declared input domain and cast to its dtype; outputs are compared with a float64 reference "
+             "inputs are redrawn by the harness from secret seeds (centred, offset, per-row and per-channel "
+             "scaled and offset, with a few inf/NaN), mapped into the task's declared input domain and cast to "
+             "its dtype, and one trial per shape takes the task's own get_inputs() at a secret seed; outputs are compared with a float64 reference "
              "computed from the same rounded inputs and weights.")
 WEIGHTS_RULE = ("Weights come from the task's own Model(...) construction under torch.manual_seed(init), "
                 "init = seed mod 100000 + 1 (and + 2 for the second init when the model has parameters); "

@@ -40,6 +40,8 @@ class RuleSpec(_Frozen):
     message: str = Field(min_length=1)
     patterns: tuple[str, ...] = ()
     backends: tuple[Backend, ...] = ("cuda", "cpu")
+    # A task declaration (Declarations field, e.g. "allow_fast_math") under which this rule only flags.
+    waived_by: Literal["allow_fast_math"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RuleSpec:
@@ -137,6 +139,10 @@ class NativePolicy(_Frozen):
     torch_call_regex: str
     torch_call_allowlist: frozenset[str]
     headers: HeaderPolicy
+    # Per-function optimisation options set in the source (`#pragma GCC optimize`, optimize attributes); group
+    # "rest" is the text after the directive. Options outside `optimize_allowed` are NATIVE_FAST_MATH.
+    optimize_regex: str = r"(?!)"
+    optimize_allowed: frozenset[str] = frozenset()
 
 
 class StaticPolicy(_Frozen):
@@ -150,6 +156,7 @@ class StaticPolicy(_Frozen):
     _rule_regex: dict[str, re.Pattern[str]] = PrivateAttr(default_factory=dict)
     _include_re: re.Pattern[str] | None = PrivateAttr(default=None)
     _torch_call_re: re.Pattern[str] | None = PrivateAttr(default=None)
+    _optimize_re: re.Pattern[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_references(self) -> StaticPolicy:
@@ -168,8 +175,15 @@ class StaticPolicy(_Frozen):
             raise ValueError("torch_call_regex needs a named group 'op'")
         if not {"angle", "quote", "other"} <= set(include_re.groupindex):
             raise ValueError("include_regex needs named groups 'angle', 'quote' and 'other'")
+        try:
+            optimize_re = re.compile(self.native.optimize_regex, re.MULTILINE)
+        except re.error as exc:
+            raise ValueError(f"invalid optimize_regex: {exc}") from exc
+        if "rest" not in optimize_re.groupindex:
+            raise ValueError("optimize_regex needs a named group 'rest'")
         self._include_re = include_re
         self._torch_call_re = torch_call_re
+        self._optimize_re = optimize_re
         self._rule_regex = {
             rule_id: re.compile("|".join(f"(?:{p})" for p in spec.patterns), re.MULTILINE)
             for rule_id, spec in self.rules.items()
@@ -200,6 +214,11 @@ class StaticPolicy(_Frozen):
     def torch_call_re(self) -> re.Pattern[str]:
         assert self._torch_call_re is not None
         return self._torch_call_re
+
+    @property
+    def optimize_re(self) -> re.Pattern[str]:
+        assert self._optimize_re is not None
+        return self._optimize_re
 
 
 def default_static_rules_path() -> Path:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Literal
 
 from pydantic import BaseModel
@@ -78,17 +78,21 @@ def static_gate(
     *,
     backend: Literal["cuda", "cpu"] = "cuda",
     policy: StaticPolicy | None = None,
+    flags: list[str] | None = None,
+    allow: Collection[str] = (),
 ) -> GateResult:
     """Check a candidate before it is compiled.
 
     ``python_source`` is the candidate module (defines ``ModelNew``). ``native_sources`` are the C++ /
     CUDA texts it passes to load_inline, when the harness has recorded them; C++/CUDA held in the
-    Python source's string literals is scanned in any case.
+    Python source's string literals is scanned in any case. ``flags``: the compiler flags it asked
+    load_inline for, as recorded (the harness never uses them, but asking for fast math is found). ``allow``:
+    the task's declarations that waive rules (e.g. "allow_fast_math": NATIVE_FAST_MATH only flags).
     """
     if backend not in ("cuda", "cpu"):
         raise ValueError(f"backend must be 'cuda' or 'cpu', not {backend!r}")
     policy = policy or load_static_policy()
-    sink = _Sink(policy)
+    sink = _Sink(policy, allow)
 
     tree: ast.Module | None
     try:
@@ -113,6 +117,10 @@ def static_gate(
                      where=f"native{index}", map_line=None,
                      context=f"native source {index + 1}", skip_known_excerpts=True)
 
+    if flags:
+        _scan_native("\n".join(flags), policy=policy, backend=backend, sink=sink, origin="native", where="flags",
+                     map_line=None, context="the compiler flags asked of load_inline")
+
     findings = sorted(sink.findings, key=lambda f: (f.severity != "reject", f.origin, f.line or 0))
     return GateResult(findings=findings)
 
@@ -124,8 +132,9 @@ class _Sink:
     """Collects findings, de-duplicated per (rule, place, line, name) and for native rules per
     (rule, place, line)."""
 
-    def __init__(self, policy: StaticPolicy) -> None:
+    def __init__(self, policy: StaticPolicy, allow: Collection[str] = ()) -> None:
         self.policy = policy
+        self.allow = frozenset(allow)
         self.findings: list[Finding] = []
         self._seen: set[tuple] = set()
         self.python_native_excerpts: set[tuple[str, str]] = set()  # (rule, excerpt) from py strings
@@ -139,14 +148,17 @@ class _Sink:
         self._seen.add(key)
         if name is not None and len(name) > _NAME_MAX:
             name = name[: _NAME_MAX - 3] + "..."
-        message = spec.render(name)
+        message, severity = spec.render(name), spec.severity
+        if spec.waived_by is not None and spec.waived_by in self.allow:
+            severity = "flag"
+            message = f"{message} [allowed here: the task declares {spec.waived_by.upper()}]"
         if context:
             message = f"{message} ({context}, line {line})" if line is not None else f"{message} ({context})"
         if excerpt is not None:
             excerpt = excerpt.strip()
             if len(excerpt) > _EXCERPT_MAX:
                 excerpt = excerpt[: _EXCERPT_MAX - 3] + "..."
-        self.findings.append(Finding(rule=rule_id, severity=spec.severity, message=message, line=line,
+        self.findings.append(Finding(rule=rule_id, severity=severity, message=message, line=line,
                                      origin=origin, excerpt=excerpt or None))
         return True
 
@@ -254,6 +266,11 @@ def _scan_native(text: str, *, policy: StaticPolicy, backend: Backend, sink: _Si
         for match in regex.finditer(clean):
             report(rule_id, match.start(), match.group(0))
 
+    for match in policy.optimize_re.finditer(clean):
+        unchecked = _optimize_options(match.group("rest"), policy.native.optimize_allowed)
+        if unchecked:
+            report("NATIVE_FAST_MATH", match.start(), f"{match.group(0).strip()[:80]} (options {', '.join(unchecked)})")
+
     for match in policy.torch_call_re.finditer(clean):
         op = match.group("op")
         if op not in policy.native.torch_call_allowlist:
@@ -270,6 +287,31 @@ def _scan_native(text: str, *, policy: StaticPolicy, backend: Backend, sink: _Si
             report("NATIVE_LIBRARY_INCLUDE", match.start(), header)
         else:
             report("NATIVE_INCLUDE_UNKNOWN", match.start(), header or "(empty)")
+
+
+def _optimize_options(rest: str, allowed: frozenset[str]) -> list[str]:
+    """The options of an optimize pragma or attribute (the text after its keyword, to the end of the line) that
+    are not in `allowed`: adjacent string literals are joined as the compiler joins them, a leading -f or - is
+    dropped, and anything that is not a string or a number (a macro) is returned as it stands."""
+    text = rest.replace('\\"', '"')
+    if text.lstrip().startswith("("):  # the parenthesised argument list, up to its closing parenthesis
+        depth, end = 0, len(text)
+        for i, c in enumerate(text):
+            depth += (c == "(") - (c == ")")
+            if depth == 0 and c == ")":
+                end = i
+                break
+        text = text[text.index("(") + 1:end]
+    text = re.sub(r'"\s*"', "", text)  # "O" "fast" is "Ofast"
+    options: list[str] = []
+    for part in re.findall(r'"[^"]*"|[^\s,"]+', text):
+        options += part.strip('"').split(",") if part.startswith('"') else [part]
+    unchecked = []
+    for option in (o.strip() for o in options):
+        name = option[2:] if option.startswith("-f") else option.lstrip("-")
+        if option and name not in allowed:
+            unchecked.append(option)
+    return unchecked
 
 
 def _python_string_literals(tree: ast.AST) -> Iterator[tuple[str, Callable[[int], int]]]:
@@ -653,11 +695,17 @@ class _PythonChecker:
             elif kw.arg in build.extra_flag_kwargs and not _is_empty_literal(kw.value):
                 self.emit("LOAD_INLINE_EXTRA_FLAGS", kw.value, f"{kw.arg}={_unparse(kw.value)}")
             elif kw.arg in build.cflag_kwargs:
+                asked = []
                 for sub in ast.walk(kw.value):
                     if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                         flag = sub.value.strip()
+                        asked.append(flag)
                         if flag.startswith(build.suspicious_cflag_prefixes) and flag not in build.benign_cflags:
                             self.emit("LOAD_INLINE_EXTRA_FLAGS", sub, f"{kw.arg}: {flag}")
+                fast = dict(self.policy.native_rule_regexes(self.backend)).get("NATIVE_FAST_MATH")
+                found = fast.search(" ".join(asked)) if fast is not None else None
+                if found is not None:  # a flag and its value as two strings ("--prec-div", "false")
+                    self.emit("NATIVE_FAST_MATH", kw.value, f"{kw.arg}: {found.group(0)}")
             if self.backend == "cpu" and kw.arg in build.cuda_source_kwargs and not _is_empty_literal(kw.value):
                 self.emit("CUDA_ON_CPU_BACKEND", kw.value, f"{kw.arg}=")
         if self.backend == "cpu" and q.endswith("load_inline") and len(node.args) > 2 \

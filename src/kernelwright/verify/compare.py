@@ -57,13 +57,18 @@ def comparison_device(task_device: str) -> str | None:
 def compare_outputs(
     candidate: list[torch.Tensor | None], expected: list[torch.Tensor], eager: list[torch.Tensor],
     dtype: str, policy: TolerancePolicy, override: Tolerance | None = None, device: str | None = None,
+    undefined: list[torch.Tensor] | None = None,
 ) -> list[Mismatch]:
     """`device`: where to compute (a CUDA device makes a nominal-size comparison take a second, not a minute);
-    the CPU where it is absent or too full."""
+    the CPU where it is absent or too full. `undefined`: per output, elements the reference does not define (inputs
+    with inf / NaN, see reference_worker); the candidate may give anything there."""
     if len(candidate) != len(expected):
         return [Mismatch(output=0, reason="count", detail=f"returned {len(candidate)} outputs, expected {len(expected)}")]
     problems = []
     for index, (got, want, ref_eager) in enumerate(zip(candidate, expected, eager)):
+        mask = undefined[index] if undefined is not None and index < len(undefined) else None
+        if mask is not None and type(got) is torch.Tensor and got.shape == mask.shape and bool(mask.any()):
+            got = torch.where(mask.to(got.device), want.to(device=got.device, dtype=got.dtype), got)
         problem, done = None, False
         if device is not None and type(got) is torch.Tensor:
             try:

@@ -19,7 +19,7 @@ from ..tasks import Task
 from ..sandbox.sealed import parse_facts, read_call_record
 from .compare import Mismatch, compare_outputs, comparison_device
 from .models import CorrectnessReport, TrialFailure
-from .plan import REPEATS, Plan, Shape, make_plan
+from .plan import REPEATS, Plan, Shape, Trial, make_plan
 from .policy import load_tolerances
 from .trusted import run_trusted
 
@@ -59,11 +59,10 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             run.report.dropped.append({"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
                                        "kind": "file_budget", "reason": f"left out to keep the run's files within {_gib(plan.max_bytes or 0)} "
                                                  f"(one trial at this shape writes {_gib(plan.trial_bytes(trial))})"})
-        usable = [t for t in plan.trials if reference["trials"][t.id]["finite"] or t.purpose != "trial"]
+        usable = [t for t in plan.trials if t.purpose != "trial" or _defined(reference["trials"][t.id])]
         for trial in plan.trials:
             if trial not in usable:
-                run.report.dropped.append({"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
-                                           "kind": "nonfinite_reference", "reason": "the reference itself produces NaN/Inf on these inputs"})
+                run.report.dropped.append(_nonfinite_drop(trial))
         (job / "candidate.py").write_text(candidate_source)
         request = {
             "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
@@ -90,6 +89,20 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
     finally:
         shutil.rmtree(job, ignore_errors=True)
         shutil.rmtree(trusted, ignore_errors=True)
+
+
+def _defined(facts: dict[str, Any]) -> bool:
+    """A trial is compared where its reference is finite, or (inputs with inf / NaN) where the reference defines
+    its non-finite outputs; records written before `defined` existed hold `finite` only."""
+    return bool(facts.get("defined", facts["finite"]))
+
+
+def _nonfinite_drop(trial: Trial) -> dict[str, str]:
+    reason = ("the task's eager output and the float64 reference disagree on which outputs are NaN/Inf for these "
+              "inputs, so they do not define them" if trial.distribution == "specials"
+              else "the reference itself produces NaN/Inf on these inputs")
+    return {"trial": trial.id, "distribution": trial.distribution, "shape": trial.shape,
+            "kind": "nonfinite_reference", "reason": reason}
 
 
 class DiskSpaceError(Exception):
@@ -156,7 +169,10 @@ def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path,
         expected_id = trial.source_trial if trial.purpose in REPEATS else trial.id
         expected = torch.load(trusted / f"expected_{expected_id}.pt", weights_only=True)
         eager = torch.load(trusted / f"eager_{expected_id}.pt", weights_only=True)
-        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device)
+        undefined_file = trusted / f"undefined_{expected_id}.pt"
+        undefined = torch.load(undefined_file, weights_only=True) if undefined_file.exists() else None
+        problems = compare_outputs(got, expected, eager, run.plan.dtype, policy, task.declarations.tolerance, device,
+                                   undefined)
         problems += _contract_problems(task, facts, len(got))
         for name, count in call.get("own_calls", {}).items():
             report.own_calls[name] = report.own_calls.get(name, 0) + count

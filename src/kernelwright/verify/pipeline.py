@@ -115,7 +115,8 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
     base = dict(task=task.ref, task_hash=task.hash, device=options.device,
                 isolation=probe_isolation().model_dump())
     flags = _isolation_flags(base["isolation"])
-    gate = static_gate(source, backend=backend)
+    allow = {"allow_fast_math"} if task.declarations.allow_fast_math else set()
+    gate = static_gate(source, backend=backend, allow=allow)
     phases.mark("static")
     findings = [f.model_dump() for f in gate.findings]
     flags += [flag("gate", f"{f.rule}: {f.message}") for f in gate.findings if f.severity == "flag"]
@@ -139,7 +140,8 @@ def _gate_and_build(task: Task, source: str, options: VerifyOptions, cache: Buil
     specs = [ExtensionSpec.model_validate(s) for s in inspected["specs"]]
     if not specs:
         return stopped(Preparation(stage="import", failure="no_extension"))
-    native = static_gate(source, [src for s in specs for src in s.cpp_sources + s.cuda_sources], backend=backend)
+    native = static_gate(source, [src for s in specs for src in s.cpp_sources + s.cuda_sources], backend=backend,
+                         flags=[f for s in specs for asked in s.requested_flags.values() for f in asked], allow=allow)
     findings = [f.model_dump() for f in native.findings]
     flags += [g for g in (flag("gate", f"{f.rule}: {f.message}") for f in native.findings if f.severity == "flag")
               if g not in flags]

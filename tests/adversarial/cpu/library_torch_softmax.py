@@ -78,7 +78,7 @@ torch::Tensor softmax_online(torch::Tensor x) {
             if (in[c] > running_max) {
                 running_sum = running_sum * std::exp(static_cast<double>(running_max) - in[c]) + 1.0;
                 running_max = in[c];
-            } else {
+            } else if (in[c] != -std::numeric_limits<float>::infinity()) {  // adds 0, but -inf - -inf is NaN
                 running_sum += std::exp(static_cast<double>(in[c]) - running_max);
             }
         }

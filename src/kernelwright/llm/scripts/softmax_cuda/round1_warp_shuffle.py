@@ -10,7 +10,7 @@ CUDA_SOURCE = r"""
 
 __device__ __forceinline__ void merge(float& m, float& s, float om, float os) {
     const float top = fmaxf(m, om);
-    s = (m == -INFINITY ? 0.f : s * __expf(m - top)) + (om == -INFINITY ? 0.f : os * __expf(om - top));
+    s = (m == -INFINITY ? 0.f : s * expf(m - top)) + (om == -INFINITY ? 0.f : os * expf(om - top));
     m = top;
 }
 
