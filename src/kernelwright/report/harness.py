@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from ..store import Store, TaskRecord
 from ..verify.distributions import DISTRIBUTIONS
 from ..verify.plan import MAX_PLAN_BYTES
-from ..verify.policy import TolerancePolicy, load_tolerances
+from ..verify.policy import TolerancePolicy, load_attribution_policy, load_tolerances
 from .loaded import LoadedRun
 
 DISTRIBUTION_TEXT = {
@@ -57,6 +57,7 @@ class TaskHarness(BaseModel):
 class HarnessSettings(BaseModel):
     device: str | None = None
     tolerances: TolerancePolicy | None = None
+    min_own_share: dict[int, float] = Field(default_factory=dict)  # level -> least own share (attribution.toml)
     distributions: dict[str, str] = Field(
         default_factory=lambda: {d: DISTRIBUTION_TEXT.get(d, d) for d in DISTRIBUTIONS})
     plan_rule: str = PLAN_RULE
@@ -87,7 +88,11 @@ def collect_harness(store: Store, run_id: str, device: str | None = None,
         tolerances = load_tolerances()
     except FileNotFoundError:
         tolerances = None
-    settings = HarnessSettings(device=device, tolerances=tolerances)
+    try:
+        min_own_share = load_attribution_policy().min_own_share
+    except FileNotFoundError:
+        min_own_share = {}
+    settings = HarnessSettings(device=device, tolerances=tolerances, min_own_share=min_own_share)
     methods: Counter[str] = Counter()
     by_hash: dict[str, TaskHarness] = {}
     for candidate in loaded.candidates:
