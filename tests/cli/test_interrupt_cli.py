@@ -94,3 +94,23 @@ def test_one_ctrl_c_stops_at_the_next_step_and_resume_finishes(tmp_path, build_c
         assert len(store.events(run_id=run_id, kind="task_done")) == len(tasks)
     after = coder_calls(db, run_id)
     assert set(asked) <= set(after) and len(after) == len(set(after)) == 4 * len(tasks)  # none asked twice
+
+
+def test_a_second_ctrl_c_forces_the_exit(tmp_path, build_cache_root):
+    args = ["eval", *map(str, TASKS), "--model", f"scripted/{script(tmp_path)}", "--device", "cpu", "--rounds", "4",
+            "--no-compile-baseline", "--no-profile", "--workers", "2"]
+    process = start(tmp_path, build_cache_root, args)
+    for line in process.stdout:
+        if " round 0: coder seed" in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    for line in process.stdout:
+        if line.startswith("stopping: "):
+            break
+    os.killpg(process.pid, signal.SIGINT)  # while the samples in flight are still verifying
+    out, err = process.communicate(timeout=GENEROUS_S)
+    assert process.returncode == 130, err[-2000:]
+    [forced] = [line for line in out.splitlines() if line.startswith("forced;")]
+    run_id = forced.split()[-1]
+    with Store(tmp_path / "kw.db", readonly=True) as store:
+        assert store.get(type(store.runs()[0]), run_id).status == "interrupted"
