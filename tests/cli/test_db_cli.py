@@ -57,3 +57,23 @@ def test_every_store_command_takes_db_itself_and_it_wins(tmp_path: Path) -> None
     for command in (["run"], ["eval"], ["export"], ["report"], ["verify"], ["db", "info"]):
         text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).stdout
         assert "--db" in text, command
+
+
+def test_init_reports_damaged_pages_as_info_does(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "damaged.db"
+    with Store(db) as store:
+        for _ in range(200):
+            store.add(Run(kind="run", config={"filler": "x" * 500}))
+    sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    middle = len(data) // page * 3 // 4  # among the runs rows, written after the schema
+    data[middle * page:(middle + 3) * page] = b"\xff" * 3 * page  # the header stays valid, table pages do not
+    db.write_bytes(bytes(data))
+    for command in (["db", "info"], ["db", "init"]):
+        result = runner.invoke(app, ["--db", str(db), *command])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.stderr.count("\n") == 1 and "is corrupt" in result.stderr, command
+    assert db.read_bytes() == bytes(data)

@@ -94,3 +94,13 @@ def test_unfinished_sample_without_a_best_uses_its_last_round_with_a_verdict() -
 def test_reason_missing_everywhere_is_unspecified() -> None:
     record = SampleRecord(task="s", task_hash="s", best_verdict="RUNTIME_ERROR")
     assert failure_taxonomy([record]) == {"runtime_error": {"unspecified": 1}}
+
+
+def test_reasons_that_differ_only_in_per_trial_seeds_group_as_one() -> None:
+    records = [SampleRecord(task=name, task_hash=name, best_verdict="RUNTIME_ERROR",
+                            best_reason=f"ModelNew() for weights small-{seed} failed") for name, seed in
+               (("a", 3799), ("b", 78666))]
+    records.append(SampleRecord(task="c", task_hash="c", best_verdict="INCORRECT",
+                                best_reason="output 0, weights seed 9498 [trial t3]"))
+    assert failure_taxonomy(records) == {"runtime_error": {"ModelNew() for weights small failed": 2},
+                                         "incorrect": {"output 0, weights": 1}}

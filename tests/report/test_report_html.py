@@ -273,3 +273,30 @@ def test_build_context_wires_records_metrics_and_trajectory(tmp_path) -> None:
     assert context.main.run.id == run_id and [t.task for t in context.main.view.tasks] == ["level1/1_Gemm"]
     assert context.main.harness.device == "cuda" and context.main.harness.tasks[0].seeds == [777]
     assert "level1/1_Gemm" in render_html(context)
+
+
+def test_speedup_axis_labels_are_short_and_few() -> None:
+    svg = plots.speedup_histogram({"eager": [1 / 64, 0.3, 1.0, 200.0]})
+    labels = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text") if (t.text or "").endswith("×")]
+    ticks = [label for label in labels if label != "1×" or labels.count("1×") > 1]
+    assert "0.016×" in labels and not any(len(label) > 6 for label in labels)  # 1/64 is 0.016x, not 0.015625x
+    assert len(ticks) <= plots.MAX_LOG2_TICKS + 1  # the 1x reference line carries its own label
+
+
+def test_the_page_uses_the_window_width(page: str) -> None:
+    body = re.search(r"body \{[^}]*\}", page).group(0)
+    assert "max-width: none" in body
+
+
+def test_minimum_own_share_comes_from_the_attribution_policy(tmp_path) -> None:
+    from kernelwright.verify.policy import load_attribution_policy
+
+    with Store(tmp_path / "kw.db") as store:
+        run = store.add(Run(kind="eval", config={}))
+        harness = collect_harness(store, run.id)
+    assert harness.min_own_share == load_attribution_policy().min_own_share
+    context = samples.context()
+    context.runs[0].harness = harness.model_copy(update={"tolerances": samples.harness().tolerances,
+                                                        "min_own_share": {1: 0.5}})
+    page = render_html(context)
+    assert "Minimum share of forward() time in the candidate's own code:\nlevel 1 50.0%." in page

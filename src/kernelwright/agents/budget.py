@@ -88,9 +88,17 @@ class Budget:
     def interrupt(self) -> None:
         self._stop.set()
 
-    def check(self) -> None:
+    @property
+    def interrupted(self) -> bool:
+        return self._stop.is_set()
+
+    def check_interrupt(self) -> None:
+        """A step boundary inside a round: only an interruption stops here, limits are checked between calls."""
         if self._stop.is_set():
             raise Interrupted("the run was interrupted")
+
+    def check(self) -> None:
+        self.check_interrupt()
         limits, spent = self.limits, self.spent
         if limits.max_usd is not None and spent.cost_usd >= limits.max_usd:
             raise BudgetExhausted(f"spent ${spent.cost_usd:.4f} of ${limits.max_usd:g}")

@@ -15,7 +15,7 @@ from ..llm import ChatModel, Completion, RepliesExhausted, ReplyError
 from ..profile.models import ProfileReport
 from ..store import Candidate
 from ..verify.models import VerificationResult
-from .budget import Budget, NearRoofline, Plateau, RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
+from .budget import Budget, Interrupted, NearRoofline, Plateau, RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
 from .coder import coder_messages, extract_source
 from .evidence import evidence_from
 from .judge import Advice, FreeTextAdvice, JudgeParseError, judge_messages, parse_verdict, reformat_messages
@@ -80,12 +80,15 @@ class TaskLoop:
 
     def run(self) -> str:
         """Runs rounds until a stop; returns the stop reason."""
+        reached = 0
         try:
             for round_index in range(self.config.rounds):
+                reached = round_index
                 self.round(round_index)
             raise RoundsDone(f"{self.config.rounds} rounds")
         except StopLoop as stop:
-            self.step(self.config.rounds, "stop", f"{stop.reason}: {stop}")
+            # noted on the last round that ran; an interruption is no outcome, and a resumed run goes on from there
+            self.step(reached, "stop", f"{stop.reason}: {stop}", noted=not isinstance(stop, Interrupted))
             return stop.reason
 
     def round(self, round_index: int) -> None:
@@ -110,11 +113,13 @@ class TaskLoop:
         candidate = self.t.candidate(round_index) or self.t.add_candidate(
             round_index, source, parent.candidate if parent else None, origin=f"coder:{kind}",
             llm_call_id=reply.call_id, judge_call_id=judge_call)
+        self.budget.check_interrupt()
         result, stored = self.t.verification(candidate, lambda: self.s.verify(candidate.source))
         tried = Tried(candidate=candidate, result=result)
         self.step(round_index, "verdict", result.summary.splitlines()[0] if result.summary else "",
                   verdict=result.verdict, speedup=tried.speedup, resumed=stored)
         if result.passed and self.s.profile is not None:
+            self.budget.check_interrupt()
             tried.profile = self.t.profile(candidate, lambda: self.s.profile(candidate.source, result))
             self.step(round_index, "profile", tried.profile.tool + (f" ({tried.profile.fallback})" if tried.profile.fallback else ""))
         self.record(tried)
@@ -194,8 +199,8 @@ class TaskLoop:
         if roof is not None and roof >= self.config.roofline_stop:
             raise NearRoofline(f"best candidate at {roof:.0%} of its roof")
 
-    def step(self, round_index: int, kind: str, detail: str = "", **fields: Any) -> None:
-        if kind in NOTED:
+    def step(self, round_index: int, kind: str, detail: str = "", noted: bool = True, **fields: Any) -> None:
+        if kind in NOTED and noted:
             self.t.note(kind, round_index, detail)
         self.on_step(Step(task=self.t.task.ref, sample=self.t.sample, round=round_index, kind=kind, detail=detail,
                           **fields))

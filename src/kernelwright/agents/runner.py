@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -24,6 +24,7 @@ from ..verify.pipeline import VerifierError, VerifyOptions
 from .budget import Budget, BudgetExhausted, BudgetLimits, Interrupted, Spend
 from .loop import LoopConfig, Services, Step, TaskLoop
 from .memory import Example, retrieve
+from .phases import reporting_phases
 from .trajectory import Trajectory
 
 TASK_DONE = "task_done"
@@ -98,6 +99,7 @@ class Runner:
         self.coder, self.judge = BoundedModel(coder, gate), BoundedModel(judge, gate)
         self.hardware, self.on_step = hardware, on_step
         self.on_sample: Callable[[TaskOutcome], None] = lambda outcome: None
+        self.on_phase: Callable[[str, int, str], None] = lambda task, sample, phase: None  # the phase running now
         self.budget = Budget(config.budget, spend_of(store, run.id), seconds_before=run.active_s)
         self._events_lock = threading.Lock()
         self._events: dict[tuple[str, int], list[Event]] | None = None  # the run's stored events by (task, sample)
@@ -105,6 +107,7 @@ class Runner:
             (row.task_hash, row.sample): row for row in store.samples(run.id)}
         self._session_started = time.monotonic()
         self._own_tasks: set[str] = set()  # the tasks of this run, whose winners the memory does not show
+        self._futures: list[Future[TaskOutcome]] = []
 
     @classmethod
     def start(cls, store: Store, config: RunConfig, kind: str = "agent", **kwargs: Any) -> Runner:
@@ -120,18 +123,25 @@ class Runner:
         return cls(store, run, config, **kwargs)
 
     def execute(self, tasks: list[Task]) -> list[TaskOutcome]:
-        """Every (task, sample) of the run; finished ones are read back, the rest run (several at once if asked)."""
+        """Every (task, sample) of the run; finished ones are read back, the rest run (several at once if asked).
+
+        After `stop()` queued samples never start and running ones end at their next step; the outcomes of those
+        that ran are returned and the run is marked interrupted.
+        """
         self._own_tasks = {task.hash for task in tasks}
         jobs = [(task, sample) for task in tasks for sample in range(self.config.samples)]
+        outcomes: list[TaskOutcome] = []
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.config.workers), thread_name_prefix="kw-task") as pool:
-                futures = [pool.submit(self.sample, task, sample) for task, sample in jobs]
+                self._futures = [pool.submit(self.sample, task, sample) for task, sample in jobs]
                 try:
-                    outcomes = [future.result() for future in futures]
+                    for future in self._futures:
+                        try:
+                            outcomes.append(future.result())
+                        except CancelledError:
+                            continue
                 except BaseException:
-                    self.budget.interrupt()  # the other threads stop at their next step
-                    for future in futures:
-                        future.cancel()
+                    self.stop()  # the other threads stop at their next step
                     raise
         except KeyboardInterrupt:
             self._end_session("interrupted")
@@ -139,13 +149,27 @@ class Runner:
         except BaseException:
             self._end_session("failed")
             raise
-        finished = all(o.stop_reason not in UNFINISHED for o in outcomes)
+        finished = not self.stopping and all(o.stop_reason not in UNFINISHED for o in outcomes)
         self._end_session("finished" if finished else "interrupted")
         return outcomes
 
     def _end_session(self, status: str) -> None:
         self.store.add_active_seconds(self.run.id, time.monotonic() - self._session_started)
         self.store.finish_run(self.run.id, status=status)  # type: ignore[arg-type]
+
+    @property
+    def stopping(self) -> bool:
+        return self.budget.interrupted
+
+    def in_flight(self) -> int:
+        """Samples running now (started and not done)."""
+        return sum(future.running() for future in self._futures)
+
+    def stop(self) -> None:
+        """Queued samples never start; running ones end at their next step boundary, keeping what they stored."""
+        self.budget.interrupt()
+        for future in self._futures:
+            future.cancel()
 
     def sample(self, task: Task, sample: int) -> TaskOutcome:
         outcome = self.finished(task, sample) or self.solve(task, sample)
@@ -179,12 +203,19 @@ class Runner:
         self.store.put_sample(row)  # after the trajectory stored the task the row refers to
         options = VerifyOptions(device=self.config.device, compile_baseline=self.config.compile_baseline)  # type: ignore[arg-type]
 
+        def phase(name: str) -> None:
+            self.on_phase(task.ref, sample, name)
+
         def check(source: str) -> VerificationResult:
             # built on the CPU pool while other candidates hold the device; an early verdict never takes a lane
-            return check_candidate(self.executor, task, source, options)
+            with reporting_phases(phase):
+                return check_candidate(self.executor, task, source, options)
 
-        profile = ((lambda source, result: self.executor.profile(task, source, result, self.config.device))
-                   if self.config.profile else None)
+        def profile_one(source: str, result: VerificationResult) -> Any:
+            with reporting_phases(phase, first="profile"):
+                return self.executor.profile(task, source, result, self.config.device)
+
+        profile = profile_one if self.config.profile else None
         services = Services(coder=self.coder, judge=self.judge, verify=check, profile=profile,
                             hardware=self.hardware, backend=self.config.device, memory=self._memory())
         loop = TaskLoop(trajectory, services, self.config.loop, self.budget, self.on_step)
@@ -195,8 +226,9 @@ class Runner:
             if best is not None and outcome.stop_reason != Interrupted.reason:
                 final_options = options.model_copy(
                     update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
-                final = trajectory.final_verification(  # built already: straight to the device
-                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
+                with reporting_phases(phase, first="final re-timing"):
+                    final = trajectory.final_verification(  # built already: straight to the device
+                        best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
                 self.on_step(Step(task=task.ref, sample=sample, round=best.candidate.round, kind="final",
                                   verdict=final.verdict, speedup=final.valid_speedup_eager,
                                   detail="re-timed in fresh processes"))

@@ -12,6 +12,7 @@ from .db_cmd import db_app
 from .tasks_cmd import tasks_app
 from .eval_cmd import eval_command
 from .export_cmd import export_command
+from .help_format import flags_without_placeholders
 from .memory_cmd import memory_app
 from .report_cmd import report_command
 from .run_cmd import run_command
@@ -19,6 +20,7 @@ from .selftest_cmd import selftest_command
 from .show_cmd import show_command
 from .verify_cmd import check_command, verify_command
 
+flags_without_placeholders()
 app = typer.Typer(
     name="kernelwright",
     help="LLM agents that write fast, verified CUDA kernels.",

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..store import Store, StoreError, default_db_path
-from .render import console, fail
+from ..store.guard import check_integrity, probe
+from .render import console, fail, print_table
 
 db_app = typer.Typer(help="Inspect or create the SQLite run store.", no_args_is_help=True)
 
@@ -31,6 +32,8 @@ def init(ctx: typer.Context, db: DbOption = None) -> None:
     """Create the database (or migrate an older one) and print its schema version."""
     path = db_path(ctx)
     try:
+        probe(path)  # a foreign or corrupt file is reported as such before the page check
+        check_integrity(path)  # damaged pages too, as `db info` finds them, before anything is written
         with Store(path) as store:
             version = store.schema_version
     except StoreError as exc:
@@ -51,9 +54,9 @@ def info(ctx: typer.Context, db: DbOption = None) -> None:
     table = Table("table", "rows")
     for name, count in counts.items():
         table.add_row(name, str(count))
-    console.print(table)
+    print_table(table)
     if runs:
         recent = Table("run", "kind", "status", "created", title="latest runs", title_justify="left")
         for run in runs[-10:]:
             recent.add_row(run.id, run.kind, run.status, run.created_at)
-        console.print(recent)
+        print_table(recent)

@@ -14,7 +14,7 @@ from ..store import Store
 from ..tasks import TaskNotFound, TaskSourceError
 from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
-from .render import console, fail, require_device
+from .render import console, fail, print_table, require_device
 
 
 SHOWN_TASKS = 40
@@ -33,7 +33,7 @@ def eval_command(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Samples in flight at once.")] = 4,
     cpu_workers: Annotated[int, typer.Option("--cpu-workers", min=1, help="Compilations in flight at once.")] = 2,
     llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Model calls in flight at once.")] = 8,
-    executor: Annotated[str, typer.Option("--executor", help="local, or ray (pip install 'kernelwright[ray]').")] = "local",
+    executor: Annotated[str, typer.Option("--executor", help="local, or ray (pip install 'kernelwright\\[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A running Ray cluster (default: a local one).")] = None,
     budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Stop the evaluation at this spend.")] = None,
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Skip profiling passing candidates.")] = False,
@@ -84,7 +84,7 @@ def eval_command(
                                   budget_overrides={"max_usd": budget_usd} if resume else None)
         progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json,
                                 samples=runner.config.samples)
-        runner.on_step = progress.on_step
+        runner.on_step, runner.on_phase = progress.on_step, progress.on_phase
         runner.on_sample = lambda outcome: progress.sample_done(outcome.task, outcome.sample,
                                                                 outcome.best_verdict == "PASS")
         execute(runner, loaded, progress, "eval")
@@ -118,7 +118,8 @@ def render_summary(summary: dict[str, Any]) -> None:
 
     console.print(f"[bold]evaluation {summary['run_id']}[/] · {m.get('tasks')} tasks x {m.get('samples_per_task')} "
                   f"sample(s) · compile rate {pct(m.get('compile_rate'))} · correct {pct(m.get('correct_rate'))}"
-                  + "".join(f" · pass@{k} {pct(v)}" for k, v in (m.get("pass_at_k") or {}).items()), highlight=False)
+                  + "".join(f" · pass@{k} {pct(v)}" for k, v in (m.get("pass_at_k") or {}).items()), highlight=False,
+                  soft_wrap=not console.is_terminal)
     table = Table(title_justify="left")
     for column in ("", "vs eager", "vs torch.compile"):
         table.add_column(column, justify="right" if column else "left")
@@ -129,7 +130,7 @@ def render_summary(summary: dict[str, Any]) -> None:
                   times(m.get("geomean_speedup_compile_all")))
     table.add_row("median / mean over correct", f"{times(m.get('median_speedup_eager'))} / {times(m.get('mean_speedup_eager'))}",
                   f"{times(m.get('median_speedup_compile'))} / {times(m.get('mean_speedup_compile'))}")
-    console.print(table)
+    print_table(table)
     tasks = Table(title_justify="left")
     for column in ("task", "sample", "verdict", "x eager (95% CI)", "x compile", "rounds", "cost"):
         tasks.add_column(column)
@@ -139,7 +140,7 @@ def render_summary(summary: dict[str, Any]) -> None:
         tasks.add_row(escape(t["task"]), str(t.get("sample", 0)), t["best_verdict"],
                       times(t.get("best_speedup_eager")) + interval, times(t.get("best_speedup_compile")),
                       str(t.get("rounds")), f"${t.get('cost_usd') or 0:.4f}")
-    console.print(tasks)
+    print_table(tasks)
     if len(summary["tasks"]) > SHOWN_TASKS:
         console.print(f"... {len(summary['tasks']) - SHOWN_TASKS} more samples in the report or with --json")
     per_solved = m.get("cost_per_solved_task")
@@ -147,5 +148,6 @@ def render_summary(summary: dict[str, Any]) -> None:
     console.print(f"{m.get('input_tokens')}/{m.get('output_tokens')} tokens · ${m.get('cost_usd') or 0:.4f} "
                   f"(${m.get('cost_per_task') or 0:.4f} per task, "
                   + (f"${per_solved:.4f} per solved task" if isinstance(per_solved, (int, float)) else "no task solved")
-                  + f") · device busy {executor['device_busy_share']:.0%} of {executor['wall_s']:.0f} s", highlight=False)
-    console.print(f"[dim]report: kernelwright report {summary['run_id']} --html report.html[/]")
+                  + f") · device busy {executor['device_busy_share']:.0%} of {executor['wall_s']:.0f} s", highlight=False,
+                  soft_wrap=not console.is_terminal)
+    console.print(f"[dim]report: kernelwright report {summary['run_id']} --html report.html[/]", soft_wrap=True)

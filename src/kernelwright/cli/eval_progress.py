@@ -1,4 +1,5 @@
-"""The live view of `kernelwright eval`: samples done / running / failed, the best speedups so far, spend."""
+"""The live view of `kernelwright eval`: samples done / running / failed, the best speedups so far, spend; plain
+lines when not a terminal."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from ..agents.budget import Spend
 from ..agents.loop import Step
+from .progress_lines import PhaseClock, step_line
 from .render import console
 
 SHOWN_RUNNING = 8
@@ -27,7 +29,10 @@ class EvalProgress:
         self.bar = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=console)
         self.task = self.bar.add_task("samples", total=total)
-        self.live = Live(self._view(), console=console, refresh_per_second=4) if enabled else None
+        self.phases = PhaseClock()
+        self.plain = enabled and not console.is_terminal  # a pipe or a log: one line per step instead
+        self.live = (Live(get_renderable=self._view, console=console, refresh_per_second=4)
+                     if enabled and not self.plain else None)
 
     def __enter__(self) -> EvalProgress:
         if self.live:
@@ -36,36 +41,45 @@ class EvalProgress:
 
     def __exit__(self, *exc: object) -> None:
         if self.live:
-            self.live.update(self._view())
+            self.live.refresh()
             self.live.__exit__(None, None, None)
 
     def on_step(self, step: Step) -> None:
         with self._lock:
+            key = (step.task, step.sample)
+            self.phases.clear(step.task, step.sample)
+            if self.plain:
+                console.print(escape(step_line(step, self.samples)), highlight=False, soft_wrap=True)
             if step.kind == "stop":
                 return
-            key = (step.task, step.sample)
             self.running[key] = f"round {step.round}: {step.kind} {step.detail}".strip()
             if step.kind == "final":
                 self.running.pop(key, None)
                 if step.speedup is not None and step.verdict == "PASS":
                     self.best[step.task] = max(step.speedup, self.best.get(step.task, 0.0))
-            if self.live:
-                self.live.update(self._view())
+
+    def on_phase(self, task: str, sample: int, phase: str) -> None:
+        self.phases.enter(task, sample, phase)
 
     def sample_done(self, task: str, sample: int, passed: bool) -> None:
         with self._lock:
             self.running.pop((task, sample), None)
             self.failed += 0 if passed else 1
             self.bar.advance(self.task)
-            if self.live:
-                self.live.update(self._view())
+            if self.plain:
+                console.print(escape(f"done {int(self.bar.tasks[0].completed)} of {self.bar.tasks[0].total:.0f} samples: "
+                                     f"{task}{f' #{sample}' if self.samples > 1 else ''} "
+                                     f"{'correct' if passed else 'without a correct kernel'}"),
+                              highlight=False, soft_wrap=True)
 
     def _view(self) -> Group:
         table = Table(show_header=True, box=None, title_justify="left")
         table.add_column("running")
         table.add_column("step", overflow="fold")
         for (task, sample), step in list(self.running.items())[:SHOWN_RUNNING]:
-            table.add_row(escape(f"{task} #{sample}" if self.samples > 1 else task), escape(step[:70]))
+            phase = self.phases.label(task, sample)
+            shown = f"{step.split(':')[0]}: {phase}" if phase else step
+            table.add_row(escape(f"{task} #{sample}" if self.samples > 1 else task), escape(shown[:70]))
         top = sorted(self.best.items(), key=lambda item: -item[1])[:5]
         best = ", ".join(f"{escape(t)} {s:.2f}x" for t, s in top) or "-"
         done = int(self.bar.tasks[0].completed)

@@ -11,7 +11,7 @@ from rich.markup import escape
 from ..store import Store, StoreError
 from ..tasks import Task, TaskNotFound, TaskSourceError
 from .db_cmd import db_path
-from .render import console, fail, require_device
+from .render import console, err_console, fail, require_device
 
 
 def open_store(ctx: typer.Context) -> Store:
@@ -28,6 +28,8 @@ def open_run(store: Store, config: Any, *, resume: str | None, kind: str,
     from ..evaluate.ray_executor import ExecutorError
     from ..llm import LLMError
 
+    if resume is not None:
+        say_if_finished(store, resume)
     try:
         runner, tasks = open_runner(store, config, resume=resume, kind=kind, budget_overrides=budget_overrides)
     except (LLMError, StoreError, TaskSourceError, TaskNotFound, ExecutorError) as exc:
@@ -37,19 +39,38 @@ def open_run(store: Store, config: Any, *, resume: str | None, kind: str,
     return runner, tasks
 
 
+def say_if_finished(store: Store, run_id: str) -> None:
+    """`--resume` of a run that already finished: nothing is redone, and the user is told so before its results."""
+    from ..store import Run
+
+    try:
+        run = store.get(Run, run_id)
+    except StoreError:
+        return  # open_runner reports it
+    if run is not None and run.status == "finished":
+        err_console.print(f"run {escape(run_id)} is already finished: nothing to resume; its results follow",
+                          highlight=False, soft_wrap=True)
+
+
 def execute(runner: Any, tasks: list[Task], progress: AbstractContextManager, command: str) -> list[Any]:
-    """Runs with the live view; Ctrl-C and a fatal model or harness error end with the line that resumes."""
+    """Runs with the live view; Ctrl-C (see `graceful_stop`) and a fatal model or harness error end with the line
+    that resumes."""
     from ..agents.trajectory import ResumeMismatch
     from ..llm import LLMError
     from ..verify.pipeline import VerifierError
+    from .interrupt import graceful_stop
 
+    resume = f"kernelwright {command} --resume {runner.run.id}"
     try:
-        with progress:
-            return runner.execute(tasks)
+        with graceful_stop(runner, command), progress:
+            outcomes = runner.execute(tasks)
     except KeyboardInterrupt:
-        console.print(f"interrupted; finished work is stored: kernelwright {command} --resume {runner.run.id}")
-        raise typer.Exit(130)
+        outcomes = None
     except (LLMError, VerifierError) as exc:
-        fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then kernelwright {command} --resume {runner.run.id})")
+        fail(f"{escape(str(exc))} (run {runner.run.id}; fix it, then {resume})")
     except ResumeMismatch as exc:
         fail(escape(str(exc)))
+    if outcomes is None or runner.stopping:
+        console.print(f"interrupted; finished work is stored: {resume}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+    return outcomes

@@ -7,12 +7,24 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 if TYPE_CHECKING:
     from ..verify.models import CorrectnessReport
 
 console = Console()
+NATURAL_WIDTH_LIMIT = 1000  # columns a table may take when the output is not a terminal
 err_console = Console(stderr=True)
+
+
+def print_table(table: Table) -> None:
+    """A table at its natural width when the output is not a terminal (a pipe or a log cuts nothing short)."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = console.measure(table, options=console.options.update_width(NATURAL_WIDTH_LIMIT)).maximum
+        # print(width=) cannot go past the console's width: a console of the table's width writes to the same file
+        Console(file=console.file, width=max(console.width, natural), no_color=console.no_color).print(table)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -13,7 +13,7 @@ from rich.table import Table
 from ..tasks import TaskNotFound, TaskSourceError
 from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
-from .render import console, fail, require_device
+from .render import console, fail, print_table, require_device
 
 if TYPE_CHECKING:
     from ..agents.runner import TaskOutcome
@@ -76,7 +76,7 @@ def run_command(
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="agent", budget_overrides=budget)
         progress = RunProgress([t.ref for t in loaded], runner.budget.spent, enabled=not as_json)
-        runner.on_step = progress.on_step
+        runner.on_step, runner.on_phase = progress.on_step, progress.on_phase
         outcomes = execute(runner, loaded, progress, "run")
     if as_json:
         typer.echo(json.dumps(json_summary(runner.run.id, outcomes), indent=2))
@@ -99,5 +99,5 @@ def render_outcomes(run_id: str, outcomes: list[TaskOutcome]) -> None:
         compiled = f"{o.best_speedup_compile:.2f}x" if o.best_speedup_compile is not None else "-"
         table.add_row(escape(o.task), o.best_verdict if not o.error else f"error: {escape(o.error)}", eager, compiled,
                       str(o.rounds), o.stop_reason or "-", f"{o.input_tokens}/{o.output_tokens}", f"${o.cost_usd:.4f}")
-    console.print(table)
-    console.print(f"[dim]trajectory: kernelwright show {run_id}[/]")
+    print_table(table)
+    console.print(f"[dim]trajectory: kernelwright show {run_id}[/]", soft_wrap=True)

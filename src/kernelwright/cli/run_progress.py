@@ -1,4 +1,4 @@
-"""The live view of `kernelwright run`: one row per task, run totals underneath."""
+"""The live view of `kernelwright run`: one row per task, run totals underneath; plain lines when not a terminal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..agents.budget import Spend
 from ..agents.loop import Step
+from .progress_lines import PhaseClock, step_line
 from .render import console
 
 
@@ -19,8 +20,11 @@ class RunProgress:
         self.rows: dict[str, dict[str, Any]] = {t: {"round": "-", "step": "waiting", "verdict": "", "best": None}
                                                 for t in tasks}
         self.spend = spend
+        self.phases = PhaseClock()
         self._lock = threading.Lock()  # samples of an evaluation report from their own threads
-        self.live = Live(self.table(), console=console, refresh_per_second=4, transient=False) if enabled else None
+        self.plain = enabled and not console.is_terminal  # a pipe or a log: one line per step instead
+        self.live = (Live(get_renderable=self.table, console=console, refresh_per_second=4, transient=False)
+                     if enabled and not self.plain else None)
 
     def __enter__(self) -> RunProgress:
         if self.live:
@@ -29,12 +33,18 @@ class RunProgress:
 
     def __exit__(self, *exc: object) -> None:
         if self.live:
-            self.live.update(self.table())
+            self.live.refresh()
             self.live.__exit__(None, None, None)
 
     def on_step(self, step: Step) -> None:
         with self._lock:
+            self.phases.clear(step.task, step.sample)
             self._on_step(step)
+            if self.plain:
+                console.print(escape(step_line(step)), highlight=False, soft_wrap=True)
+
+    def on_phase(self, task: str, sample: int, phase: str) -> None:
+        self.phases.enter(task, sample, phase)
 
     def _on_step(self, step: Step) -> None:
         row = self.rows.setdefault(step.task, {"round": "-", "step": "", "verdict": "", "best": None})
@@ -44,8 +54,6 @@ class RunProgress:
             row["verdict"] = step.verdict
         if step.speedup is not None and (row["best"] is None or step.speedup > row["best"] or step.kind == "final"):
             row["best"] = step.speedup
-        if self.live:
-            self.live.update(self.table())
 
     def table(self) -> Table:
         table = Table(title="kernelwright run", caption=(
@@ -53,7 +61,8 @@ class RunProgress:
             f" · ${self.spend.cost_usd:.4f}"), title_justify="left")
         for column in ("task", "round", "step", "verdict", "best ×eager"):
             table.add_column(column, overflow="fold")
-        for task, row in self.rows.items():
+        for task, row in list(self.rows.items()):
             best = f"{row['best']:.2f}x" if row["best"] is not None else "-"
-            table.add_row(escape(task), row["round"], escape(row["step"][:70]), row["verdict"], best)
+            step = self.phases.label(task, 0) or row["step"]
+            table.add_row(escape(task), row["round"], escape(step[:70]), row["verdict"], best)
         return table

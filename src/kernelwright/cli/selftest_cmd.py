@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from .render import console, fail, require_device
+from .render import console, fail, print_table, require_device
 
 
 def selftest_command(
@@ -36,7 +36,7 @@ def selftest_command(
             mark = "[green]ok[/]" if result.caught else ("[yellow]known gap[/]" if result.known_gap else "[red]MISSED[/]")
             table.add_row(escape(result.file), escape(result.klass), ", ".join(result.expected), result.got,
                           result.without_gate or "", mark, f"{result.seconds:.1f}")
-        console.print(table)
+        print_table(table)
         console.print(f"caught {report.caught} of {report.exploits} exploits ({report.catch_rate:.0%}); "
                       f"false positives: {len(report.false_positives)}"
                       + (f" ({', '.join(report.false_positives)})" if report.false_positives else ""), highlight=False)

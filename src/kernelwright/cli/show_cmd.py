@@ -9,18 +9,20 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
+from rich.table import Table
 
 from ..report.trajectory import RoundView, RunView, TaskView, load_run
-from ..store import Store, StoreError
+from ..store import Run, Store, StoreError
 from .db_cmd import DbOption, db_path
-from .render import console, fail, timing_line
+from .render import console, fail, print_table, timing_line
 
 DIFF_LINES = 60
+SHOWN_RUNS = 20
 
 
 def show_command(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="A run id (kernelwright db info lists the latest).")],
+    run_id: Annotated[Optional[str], typer.Argument(help="A run id; without one, the latest runs are listed.")] = None,
     task: Annotated[Optional[str], typer.Argument(help="One task of the run (name or levelN/NAME).")] = None,
     round_index: Annotated[Optional[int], typer.Option("--round", help="Only this round.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -30,16 +32,42 @@ def show_command(
     """Each round: the diff from its parent, the build, the verdict and evidence, timings, profile, advice, cost."""
     try:
         with Store(db_path(ctx), readonly=True) as store:
+            if run_id is None:
+                render_runs(store.runs(), as_json)
+                return
             view = load_run(store, run_id, task)
     except StoreError as exc:
         fail(escape(str(exc)))
     if round_index is not None:
+        held = sorted({r.round for t in view.tasks for r in t.rounds if not r.final})
+        if round_index not in held:
+            fail(f"run {escape(run_id)} has no round {round_index}"
+                 + (f" (rounds {held[0]}-{held[-1]})" if held else " (it has no rounds yet)"))
         for task_view in view.tasks:
             task_view.rounds = [r for r in task_view.rounds if r.round == round_index]
     if as_json:
         typer.echo(json.dumps(view.model_dump(mode="json"), indent=2))
         return
     render_run(view, full)
+
+
+def render_runs(runs: list[Run], as_json: bool) -> None:
+    """The latest runs, newest last, for `kernelwright show` without a run id."""
+    latest = runs[-SHOWN_RUNS:]
+    if as_json:
+        typer.echo(json.dumps([{"id": r.id, "kind": r.kind, "status": r.status, "created_at": r.created_at,
+                                "model": r.config.get("model"), "tasks": len(r.config.get("tasks") or [])}
+                               for r in latest], indent=2))
+        return
+    if not latest:
+        console.print("no runs yet: kernelwright run TASK --model MODEL starts one", highlight=False)
+        return
+    table = Table("run", "kind", "status", "model", "tasks", "created", title="latest runs", title_justify="left")
+    for r in latest:
+        table.add_row(r.id, r.kind, r.status, escape(str(r.config.get("model") or r.config.get("task") or "-")),
+                      str(len(r.config.get("tasks") or [])) if r.config.get("tasks") else "-", r.created_at[:19])
+    print_table(table)
+    console.print("[dim]one run: kernelwright show RUN_ID[/]", soft_wrap=True)
 
 
 def render_run(view: RunView, full: bool) -> None:
@@ -82,15 +110,17 @@ def _round_body(r: RoundView, full: bool) -> object:
     if r.origin and not r.final:
         lines.append(f"candidate {r.candidate_id} ({escape(r.origin)}), parent {r.parent_id or '-'}")
     if r.build_ok is not None:
-        lines.append(f"build: {'ok' if r.build_ok else 'FAILED'} in {r.build_seconds or 0:.1f} s"
-                     + (" (cached)" if r.build_cached else ""))
+        lines.append(f"build: {'ok' if r.build_ok else 'FAILED'} " + (
+            (f"(cached; compiled in {r.compiled_seconds:.1f} s)" if r.compiled_seconds is not None else "(cached)")
+            if r.build_cached else f"in {r.build_seconds or 0:.1f} s"))
         if not r.build_ok and r.build_log:
             lines.append(escape(_clip(r.build_log, 15, full)))
         if r.ptxas:
             lines.append("[dim]" + escape(_clip(r.ptxas, 4, full)) + "[/]")
     if r.summary and r.build_ok is not False:  # a failed build's summary is its log, shown above
         lines.append(escape(_clip(r.summary, 6, full)))
-    lines += [f"[red]x[/] {escape(f)}" for f in r.failures]
+    shown = r.summary or ""
+    lines += [f"[red]x[/] {escape(f)}" for f in r.failures if f not in shown]  # the summary quotes the first
     lines += [f"[yellow]flag[/] {escape(f)}" for f in r.flags[: None if full else 3]]
     if r.timing:
         lines.append(timing_line(r.timing))

@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from ..tasks import Task, TaskNotFound, TaskSourceError, find_task, load_tasks, task_variants
-from .render import console, fail, human_bytes, human_count, warn_line
+from .render import console, fail, human_bytes, human_count, print_table, warn_line
 
 tasks_app = typer.Typer(help="List and inspect KernelBench-format tasks.", no_args_is_help=True)
 
@@ -83,7 +83,7 @@ def show_task(
             _shapes(specs.outputs or []) if specs else "",
             human_count(specs.param_count) if specs else "", human_bytes(specs.input_bytes()) if specs else "",
         )
-    console.print(table)
+    print_table(table)
 
 
 def _task_row(task: Task) -> dict:
@@ -113,7 +113,7 @@ def _print_table(tasks: list[Task]) -> None:
             str(task.level) if task.level is not None else "-", escape(task.name), task.declarations.dtype, inputs,
             human_count(task.specs.param_count) if task.specs else "?", task.short_hash,
         )
-    console.print(table)
+    print_table(table)
 
 
 def _shapes(specs: list) -> str:

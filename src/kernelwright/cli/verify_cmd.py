@@ -22,8 +22,10 @@ from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from ..verify.timing import REMEASURE_ABOVE
 from ..verify.sanitize import SanitizerReport
+from ..agents.phases import reporting_phases
 from .db_cmd import DbOption, db_path
-from .render import console, dropped_lines, fail, require_device, timing_line
+from .progress_lines import PhaseStatus
+from .render import console, dropped_lines, fail, print_table, require_device, timing_line
 
 VERDICT_STYLE = {"PASS": "bold green", "INCORRECT": "bold red", "COMPILE_FAIL": "bold red", "RUNTIME_ERROR": "bold red",
                  "TIMEOUT": "bold red", "STATIC_REJECT": "bold red", "NONDETERMINISTIC": "bold yellow",
@@ -85,7 +87,9 @@ def verify_command(
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))
         try:
-            with console.status(f"Verifying {escape(candidate.name)} against {escape(loaded.ref)}...") if not as_json else nullcontext():
+            status = PhaseStatus(f"verifying {candidate.name} against {loaded.ref}", plain=not console.is_terminal)
+            live = console.status(status) if not as_json and console.is_terminal else nullcontext()
+            with live, reporting_phases(status.enter if not as_json else lambda phase: None):
                 result = verify(loaded, source, options)
         except VerifierError as exc:
             store.finish_run(run.id, status="failed")
@@ -171,7 +175,7 @@ def check_command(
         for report in reports:
             table.add_row(escape(report.task), "[green]yes[/]" if report.admitted else "[red]no[/]",
                           ", ".join(report.shapes), escape("; ".join(report.problems)))
-        console.print(table)
+        print_table(table)
         for error in loaded.errors:
             console.print(f"[bold red]error:[/] {escape(error.line())}", highlight=False)
         admitted = sum(r.admitted for r in reports)

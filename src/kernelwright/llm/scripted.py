@@ -27,14 +27,27 @@ class FileReply(BaseModel):
 ScriptEntry = str | TextReply | FileReply
 
 
-class Script(BaseModel):
-    """`{"coder": [reply, ...], "judge": [reply, ...]}`; a reply is a string, {"text": ...} or {"file": ...}."""
+class Replies(BaseModel):
+    """One task's replies in a multi-task script."""
 
     model_config = ConfigDict(extra="forbid")
 
-    about: str = ""  # what the script demonstrates
     coder: list[ScriptEntry] = []
     judge: list[ScriptEntry] = []
+
+
+class Script(BaseModel):
+    """`{"coder": [reply, ...], "judge": [reply, ...]}`; a reply is a string, {"text": ...} or {"file": ...}.
+
+    `tasks` maps a task (`levelN/NAME` or `NAME`) to its own replies; other tasks get the top-level ones.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    about: str = ""  # what the script demonstrates, and the tasks it fits
+    coder: list[ScriptEntry] = []
+    judge: list[ScriptEntry] = []
+    tasks: dict[str, Replies] = {}
 
 
 def shipped_script_dirs() -> list[Path]:
@@ -61,10 +74,9 @@ def resolve_script(name: str) -> Path:
     raise LLMError(f"scripted model: no file {name} and no shipped script of that name{offered}")
 
 
-def load_script(path: Path) -> dict[Role, list[str]]:
-    """Each role's reply texts, `file` replies read from beside the script."""
+def parse_script(path: Path) -> Script:
     try:
-        script = Script.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return Script.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError) as e:
         raise LLMError(f"cannot read script {path}: {e}") from e
     except json.JSONDecodeError as e:
@@ -75,6 +87,9 @@ def load_script(path: Path) -> dict[Role, list[str]]:
         raise LLMError(f"script {path}: {at}: {one_line(first['msg'])} (expected {{\"coder\": [...], "
                        "\"judge\": [...]}, each reply a string, {\"text\": ...} or {\"file\": ...})") from e
 
+
+def _texts(path: Path, replies: Script | Replies) -> dict[Role, list[str]]:
+    """Each role's reply texts, `file` replies read from beside the script."""
     def text(entry: ScriptEntry) -> str:
         if isinstance(entry, str):
             return entry
@@ -86,7 +101,17 @@ def load_script(path: Path) -> dict[Role, list[str]]:
         except (OSError, UnicodeDecodeError) as e:
             raise LLMError(f"script {path}: cannot read reply file {entry.file}: {e}") from e
 
-    return {"coder": [text(e) for e in script.coder], "judge": [text(e) for e in script.judge]}
+    return {"coder": [text(e) for e in replies.coder], "judge": [text(e) for e in replies.judge]}
+
+
+def load_script(path: Path) -> dict[Role, list[str]]:
+    """The top-level replies of each role (those of a task without its own)."""
+    return _texts(path, parse_script(path))
+
+
+def load_task_replies(path: Path) -> dict[str, dict[Role, list[str]]]:
+    """A multi-task script's replies by task name as written (`levelN/NAME` or `NAME`)."""
+    return {task: _texts(path, replies) for task, replies in parse_script(path).tasks.items()}
 
 
 def word_count(text: str) -> int:
@@ -105,15 +130,30 @@ class ScriptedModel:
         self.spec = f"scripted/{name}"
         self.path = resolve_script(name)
         self._replies = load_script(self.path)
+        self._by_task = load_task_replies(self.path)
 
-    def remaining(self, role: Role, sequence: int = 0) -> int:
-        return max(0, len(self._replies[role]) - sequence)
+    def replies(self, task: str | None) -> dict[Role, list[str]]:
+        """`task`'s own replies when the script has them (by `levelN/NAME` or `NAME`), else the top-level ones."""
+        if task is not None:
+            for name in (task, task.rsplit("/", 1)[-1]):
+                if name in self._by_task:
+                    return self._by_task[name]
+        return self._replies
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks a multi-task script has replies of their own for."""
+        return list(self._by_task)
+
+    def remaining(self, role: Role, sequence: int = 0, task: str | None = None) -> int:
+        return max(0, len(self.replies(task)[role]) - sequence)
 
     def complete(self, messages: list[Message], context: CallContext) -> Completion:
-        replies = self._replies[context.role]
+        replies = self.replies(context.task)[context.role]
         if context.sequence >= len(replies):
+            fits = f"; it has replies for {', '.join(self._by_task)}" if self._by_task and not replies else ""
             raise RepliesExhausted(f"scripted model {self.name} has no {context.role} reply #{context.sequence + 1} "
-                           f"(the script holds {len(replies)})")
+                                   f"(the script holds {len(replies)}{fits})")
         text = replies[context.sequence]
         return Completion(text=text, model=self.spec, input_tokens=sum(word_count(m.content) for m in messages),
                           output_tokens=word_count(text), cost_usd=0.0, latency_s=0.0, finish_reason="stop")

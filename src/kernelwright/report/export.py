@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import Candidate, Run, Store, StoreError
+from .format import judge_model
 from .records import SampleRecord, load_records
 
 MANIFEST = "manifest.json"
@@ -51,7 +52,7 @@ def export_best(store: Store, run_id: str, out: Path) -> dict[str, Any]:
         entries.append(entry)
     manifest = {
         "run_id": run.id, "kind": run.kind, "created_at": run.created_at, "model": run.config.get("model"),
-        "judge_model": run.config.get("judge_model"), "device": run.config.get("device"),
+        "judge_model": judge_model(run.config), "device": run.config.get("device"),
         "environment": run.environment.model_dump() if run.environment else None,
         "note": "speedups are the re-timed best of each task (median over fresh processes, 95% bootstrap CI); "
                 "files are KernelBench-format solutions defining ModelNew",

@@ -36,6 +36,15 @@ COMPILE_FAMILIES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# per-trial seeds and trial labels inside a reason ("weights small-3799", "seed 9498", "[trial t3]")
+PER_TRIAL = re.compile(r"(?<=[A-Za-z_])-\d{2,}\b|\s*\bseeds? \d+|\s*\[trial t\d+\]")
+
+
+def without_seeds(reason: str) -> str:
+    """A reason with its per-trial seeds dropped, so the same failure on other trials groups as one."""
+    return " ".join(PER_TRIAL.sub("", reason).split()) or reason
+
+
 def compile_family(log: str | None) -> str:
     """The family of the first recognisable compiler error in a log, else "other"."""
     for line in (log or "").splitlines():
@@ -72,7 +81,8 @@ def failure_of(record: SampleRecord) -> tuple[str, str] | None:
 
 def failure_taxonomy(records: list[SampleRecord]) -> dict[str, dict[str, int]]:
     """family -> {sub-reason -> count}, families and sub-reasons most frequent first."""
-    counts: Counter[tuple[str, str]] = Counter(f for f in map(failure_of, records) if f is not None)
+    counts: Counter[tuple[str, str]] = Counter((family, without_seeds(sub)) for family, sub in
+                                               (f for f in map(failure_of, records) if f is not None))
     families: Counter[str] = Counter()
     for (family, _), n in counts.items():
         families[family] += n

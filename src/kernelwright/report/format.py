@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["int", "pct", "x", "usd", "s"]
 MISSING = "–"
@@ -68,3 +68,8 @@ def fmt_delta(before: float | None, after: float | None, kind: Kind) -> str:
     if kind == "int":
         return f"{sign}{round(size):,}"
     return f"{sign}{fmt(size, kind)}"
+
+
+def judge_model(config: dict[str, Any]) -> str | None:
+    """The model that judged a run: its --judge-model, else the Coder's model (the report and the export agree)."""
+    return config.get("judge_model") or config.get("model")

@@ -27,9 +27,13 @@ def _num(value: float) -> str:
     return f"{value:.1f}"
 
 
+MAX_LOG2_TICKS = 6
+
+
 def _x_label(k: float) -> str:
-    """A tick on a log2 speedup axis: 2**k written as a factor."""
-    return f"{2 ** k:g}×"
+    """A tick on a log2 speedup axis: 2**k written as a factor, two significant digits below 1 (1/64 is 0.016×)."""
+    value = 2 ** k
+    return f"{value:g}×" if value >= 1 else f"{value:.2g}×"
 
 
 class _Chart:
@@ -148,7 +152,7 @@ def _share_ticks() -> list[tuple[float, str]]:
 
 def _log2_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     first, last = math.ceil(lo), math.floor(hi)
-    step = max(1, math.ceil((last - first + 1) / 9))
+    step = max(1, math.ceil((last - first + 1) / MAX_LOG2_TICKS))
     return [(float(k), _x_label(k)) for k in range(first, last + 1, step)]
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel
 
 from ..store import Environment, Run
-from .format import MISSING, Kind, fmt, fmt_ci, fmt_delta, fmt_usd
+from .format import MISSING, Kind, fmt, fmt_ci, fmt_delta, fmt_usd, judge_model
 from .metrics_models import EvalMetrics, Metrics, SpeedupStats
 from .records import SampleRecord
 
@@ -200,7 +200,7 @@ def run_facts(run: Run) -> list[tuple[str, str]]:
     config, env = run.config, run.environment or Environment()
     gpu = f"{env.gpu_name} × {env.gpu_count}" if env.gpu_name and env.gpu_count > 1 else env.gpu_name
     facts = [("run", run.id), ("kind", run.kind), ("status", run.status), ("model", config.get("model")),
-             ("judge model", config.get("judge_model") or config.get("model")), ("device", config.get("device")),
+             ("judge model", judge_model(config)), ("device", config.get("device")),
              ("GPU", gpu), ("driver", env.driver_version), ("CUDA", env.cuda_version), ("torch", env.torch_version),
              ("Python", env.python_version), ("platform", env.platform),
              ("kernelwright", env.kernelwright_version), ("git commit", env.git_commit),

@@ -36,6 +36,7 @@ class RoundView(BaseModel):
     build_ok: bool | None = None
     build_seconds: float | None = None
     build_cached: bool | None = None
+    compiled_seconds: float | None = None  # what compiling a cached build took when it was built
     build_log: str | None = None
     ptxas: str | None = None
     verdict: str | None = None
@@ -74,6 +75,7 @@ class RunView(BaseModel):
     tasks: list[TaskView]
 
 
+FINAL_KEY = 10_000  # the final re-timing sorts after every round of its sample
 TIMING_KEYS = ("candidate_ms", "eager_ms", "compile_ms", "speedup_eager", "ci_low", "ci_high", "speedup_compile",
                "ci_compile_low", "ci_compile_high", "own_kernel_share", "method", "remeasured")
 
@@ -122,13 +124,21 @@ def _task_view(loaded: LoadedRun, ref: str, task_hash: str, record: TaskRecord |
         if event.kind == "final_verification":
             final = _final_round(loaded, event.payload, by_id)
             if final is not None:
-                rounds[(final.sample, 10_000 + final.round)] = final
+                rounds[(final.sample, FINAL_KEY + final.round)] = final
         elif "round" in event.payload:
-            key = (event.payload.get("sample", 0), event.payload["round"])
+            key = _note_key(rounds, event.payload.get("sample", 0), event.payload["round"], event.kind)
             rounds.setdefault(key, RoundView(round=key[1], sample=key[0])).notes.append(
                 f"{event.kind}: {event.payload.get('detail', '')}")
     return TaskView(task=ref, task_hash=task_hash, level=record.level if record else None,
                     rounds=[rounds[k] for k in sorted(rounds)], outcome=outcome)
+
+
+def _note_key(rounds: dict[tuple[int, int], RoundView], sample: int, round_index: int, kind: str) -> tuple[int, int]:
+    """Where a note goes; a stop noted past the last round (as older runs stored it) goes on the last round that ran."""
+    ran = [k for k in rounds if k[0] == sample and k[1] < FINAL_KEY]
+    if kind == "stop" and (sample, round_index) not in rounds and ran and max(ran)[1] < round_index:
+        return max(ran)
+    return sample, round_index
 
 
 def _advice(call: LLMCall) -> str:
@@ -158,6 +168,8 @@ def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, pa
     verifications = loaded.verifications(candidate.id)
     if verifications:
         _fill_result(view, VerificationResult.model_validate(verifications[0].evidence))
+    if builds and view.build_cached:
+        view.compiled_seconds = _compiled_seconds(loaded, builds, verifications[0].evidence if verifications else {})
     profiles = loaded.profiles(candidate.id)
     if profiles:
         from ..profile.models import ProfileReport
@@ -165,6 +177,20 @@ def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, pa
         report = ProfileReport.model_validate(profiles[0].metrics)
         view.profile = report.highlights()
         view.profile_fallback = report.fallback
+
+
+def _compiled_seconds(loaded: LoadedRun, builds: list[Any], evidence: dict[str, Any]) -> float | None:
+    """A cached build's compile time: from the verification's build rows, else from the build that filled the cache."""
+    recorded = [b.get("compile_seconds") for b in evidence.get("builds") or []]
+    if recorded and all(isinstance(s, (int, float)) for s in recorded):
+        return float(sum(recorded))
+    total = 0.0
+    for build in builds:
+        compiled = [b.seconds for b in loaded.store.builds(source_hash=build.source_hash) if not b.cached]
+        if not compiled:
+            return None
+        total += compiled[0]
+    return total
 
 
 def _fill_result(view: RoundView, result: VerificationResult) -> None:

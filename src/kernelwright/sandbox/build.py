@@ -30,6 +30,7 @@ class BuildOutcome(BaseModel):
     ok: bool
     cached: bool
     seconds: float
+    compile_seconds: float | None = None  # what compiling it took, also when this outcome came from the cache
     library: str | None = None
     log: str = ""
     errors: str | None = None
@@ -62,6 +63,7 @@ class BuildCache:
         if not meta.exists():
             return None
         outcome = BuildOutcome.model_validate_json(meta.read_text())
+        outcome.compile_seconds = outcome.compile_seconds or outcome.seconds
         outcome.cached, outcome.seconds = True, 0.0
         if outcome.ok and not Path(outcome.library or "").exists():
             return None

@@ -87,3 +87,24 @@ def probe(path: Path, busy_timeout_s: float = 10.0) -> Probe:
     else:
         what = f"its user_version is {user_version}"
     raise StoreError(f"{path} is not a kernelwright database ({what}); pass --db with another path")
+
+
+def check_integrity(path: Path, busy_timeout_s: float = 10.0) -> None:
+    """`PRAGMA quick_check` read-only: a file whose pages are damaged is reported before anything writes to it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=busy_timeout_s)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open {path}: {e}") from e
+    try:
+        found = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot read {path}: {e}") from e
+    except sqlite3.DatabaseError as e:
+        raise corrupt(path, str(e)) from e
+    finally:
+        conn.close()
+    if found != ["ok"]:
+        detail = " ".join(" ".join(found).replace("*** in database main ***", "").split())
+        raise corrupt(path, f"damaged pages ({detail})")

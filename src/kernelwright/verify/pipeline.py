@@ -40,6 +40,10 @@ from .verdict import (CorrectnessOutcome, PhaseOutcomes, Preparation, SanitizerF
 timing_guard: ContextVar[Callable[[], AbstractContextManager]] = ContextVar("timing_guard", default=nullcontext)
 
 
+# Told the name of each phase as it ends, in the verifying thread (the CLI's progress view sets it).
+phase_listener: ContextVar[Callable[[str], None]] = ContextVar("phase_listener", default=lambda name: None)
+
+
 class VerifyOptions(BaseModel):
     device: Backend = "cpu"
     time_candidate: bool = True
@@ -90,6 +94,7 @@ class _Phases:
         now = time.perf_counter()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 4)
         self._last = now
+        phase_listener.get()(name)
 
 
 def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) -> VerificationResult:
