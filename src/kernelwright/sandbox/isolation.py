@@ -325,7 +325,17 @@ def _runtime_paths(env: Mapping[str, str]) -> set[Path]:
     paths.update(p for p in sys.path if os.path.isabs(p) and not _PACKAGE_ROOT.is_relative_to(Path(p).resolve()))
     paths.update(p for name in ("CUDA_HOME", "CUDA_PATH") if (p := env.get(name)) and os.path.isabs(p))
     paths.update(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p))
+    # the shipped policy data (sandbox/attribution.toml is read in the correctness worker), wherever the checkout is
+    paths.update(str(data_dir(name)) for name in ("sandbox",) if _has_data(name))
     return {Path(p).resolve() for p in paths if os.path.exists(p)}
+
+
+def _has_data(name: str) -> bool:
+    try:
+        data_dir(name)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _under(path: Path, roots: Sequence[Path]) -> bool:
