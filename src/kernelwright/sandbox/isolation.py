@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -463,6 +463,57 @@ class _Tree:
         self.held.clear()
 
 
+class WorkerPause:
+    """Stops every process of a running worker (SIGSTOP, as `_Tree` finds them) and lets them go on (SIGCONT):
+    the timing phase holds the candidate's worker still while the baseline worker times its block. `started(pid)`
+    comes from run_isolated's `on_start`; before that, and once the worker has exited, it does nothing."""
+
+    def __init__(self) -> None:
+        self._root: int | None = None
+        self._pidfd: int | None = None
+        self._tree: _Tree | None = None
+        self._lock = threading.Lock()
+
+    def started(self, pid: int) -> None:
+        with self._lock:
+            self._root = pid
+            try:
+                self._pidfd = os.pidfd_open(pid)
+            except (AttributeError, OSError):
+                self._pidfd = None
+
+    def stop(self) -> bool:
+        """True when the worker's processes are stopped now."""
+        with self._lock:
+            if self._tree is None and self._root is not None and self._pidfd is not None and self._alive():
+                tree = _Tree(self._root)
+                tree.freeze()
+                self._tree = tree
+            return self._tree is not None
+
+    def go(self) -> None:
+        with self._lock:
+            tree, self._tree = self._tree, None
+            if tree is not None:
+                for pid in tree.held:
+                    tree._send(pid, signal.SIGCONT)
+                tree.close()
+
+    def close(self) -> None:
+        self.go()
+        with self._lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+            self._pidfd = self._root = None
+
+    def _alive(self) -> bool:
+        try:
+            signal.pidfd_send_signal(self._pidfd, 0)
+        except (ProcessLookupError, OSError):
+            return False
+        return True
+
+
 def _kill_tree(root: int) -> bool:
     """SIGKILL `root` and everything it started. True if there was more than `root` itself."""
     tree = _Tree(root)
@@ -568,6 +619,7 @@ def run_isolated(
     stdin_bytes: bytes | None = None,
     policy: SandboxPolicy | None = None,
     pass_fds: Sequence[int] = (),
+    on_start: Callable[[int], None] | None = None,
 ) -> WorkerOutcome:
     """Run `argv` once in a fresh confined process with `job_dir` as cwd, HOME and only writable place.
 
@@ -576,7 +628,8 @@ def run_isolated(
     read-only (the private /tmp and masked folders hide everything else there), `hidden` ones are masked
     (e.g. the folder holding other jobs' results), `writable` ones are bound read-write.
     `gpu=True` exposes /dev/nvidia* and lifts the address-space limit. `pass_fds`: descriptors the worker
-    inherits under the same numbers (a pipe to the trusted side).
+    inherits under the same numbers (a pipe to the trusted side). `on_start(pid)`: called once the worker's root
+    process is started (e.g. `WorkerPause.started`).
     """
     if not argv:
         raise ValueError("run_isolated needs a command")
@@ -621,6 +674,8 @@ def run_isolated(
             pidfd: int | None = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pidfd = None
+        if on_start is not None:
+            on_start(proc.pid)
         try:
             if not _wait_exit(proc, pidfd, limits.timeout_s):
                 timed_out = killed = True
@@ -698,6 +753,17 @@ def worker_threads(limit: int | None) -> int:
     """Threads a worker may use: the phase's limit, at most the cores there are."""
     cores = os.cpu_count() or 1
     return max(1, min(cores, limit or cores))
+
+
+# The job folders of every process that loads candidate code (correctness and timing) look alike.
+CANDIDATE_JOB_PREFIX = "kw-job-"
+
+
+def candidate_threads() -> int:
+    """Threads of every process that loads candidate code: one number for the correctness and the timing phase
+    (the smaller of their limits), so the thread count does not tell the phases apart."""
+    limits = [load_limits(phase).threads for phase in ("correctness", "timing")]
+    return worker_threads(min((n for n in limits if n), default=None))
 
 
 def thread_env(threads: int, *, cuda: bool) -> dict[str, str]:
