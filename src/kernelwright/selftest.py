@@ -61,6 +61,14 @@ class AdversarialCase(BaseModel):
     escape: list[str] = Field(default_factory=list)
     canary_env: str | None = None
     ungated: bool = False  # verified a second time with the static gate off: a later phase must catch it too
+    max_speedup: float | None = None  # a PASS whose valid speedup over eager is at most this is no fake speedup
+
+    def holds(self, result: Any, verdicts: list[str]) -> bool:
+        """Whether a verification's outcome is one this case accepts as caught."""
+        if result.verdict in verdicts or (result.perf is not None and result.perf in verdicts):
+            return True
+        speedup = result.valid_speedup_eager
+        return self.max_speedup is not None and speedup is not None and speedup <= self.max_speedup
 
     @property
     def name(self) -> str:
@@ -87,6 +95,8 @@ class CaseResult(BaseModel):
     flags: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     without_gate: str | None = None  # an `ungated` case's verdict with the static gate off
+    speedup: float | None = None  # the valid speedup over eager, when timed
+    speedup_without_gate: float | None = None
 
 
 class SelftestReport(BaseModel):
@@ -229,10 +239,9 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
     if case.control:  # a control must PASS, and must not come back PERF_INVALID when it is timed
         caught = result.verdict in case.expected and result.speedup_counts
     else:
-        caught = result.verdict in case.expected or (result.perf is not None and result.perf in case.expected)
+        caught = case.holds(result, case.expected)
     if ungated is not None:
-        later = [v for v in case.expected if v != "STATIC_REJECT"]
-        caught = caught and (ungated.verdict in later or (ungated.perf is not None and ungated.perf in later))
+        caught = caught and case.holds(ungated, [v for v in case.expected if v != "STATIC_REJECT"])
         notes.append(f"without the static gate: {ungated.verdict} ({ungated.reason}): {ungated.summary.splitlines()[0]}"
                      if ungated.summary else f"without the static gate: {ungated.verdict} ({ungated.reason})")
     escaped = [m for m in case.escape if os.path.lexists(m)]
@@ -248,7 +257,13 @@ def run_case(case: AdversarialCase, *, cache_root: str | Path | None = None, roo
         seconds=time.perf_counter() - started, summary=result.summary.splitlines()[0] if result.summary else "",
         evidence=sorted(evidence), missing_evidence=sorted(set(case.reasons) - evidence) if caught else [],
         flags=messages(result.flags), notes=notes, without_gate=ungated.verdict if ungated is not None else None,
+        speedup=_timed_speedup(result), speedup_without_gate=_timed_speedup(ungated) if ungated is not None else None,
     )
+
+
+def _timed_speedup(result: Any) -> float | None:
+    value = (result.timing or {}).get("speedup_eager")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _remove(path: Path) -> bool:

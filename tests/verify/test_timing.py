@@ -20,11 +20,10 @@ import torch
 from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
 from kernelwright.sandbox.sealed import ANSWER, ASK, ASK_MAGIC, index_sampler, read_shapes, seal
 from kernelwright.tasks import load_task
-from kernelwright.verify import timing_worker
+from kernelwright.verify import timing_turns, worker_setup
 from kernelwright.verify.call_checks import Dealer, catch_bound, check_probability
 from kernelwright.verify.distributions import seeded_draws
 from kernelwright.verify.flags import Flag, flag
-from kernelwright.verify.roofline import Work
 from kernelwright.verify.timing import (
     TimingSettings,
     paired_speedup,
@@ -125,7 +124,7 @@ def test_relative_standard_error_shrinks_with_samples_and_matches_the_worker() -
     rng = np.random.default_rng(5)
     few, many = rng.lognormal(0, 0.05, 30), rng.lognormal(0, 0.05, 3000)
     assert relative_standard_error(many) < relative_standard_error(few)
-    assert timing_worker.relative_standard_error is relative_standard_error  # one implementation, worker and orchestrator
+    assert timing_turns.relative_standard_error is relative_standard_error  # one implementation, worker and orchestrator
     assert relative_standard_error([1.0, 2.0]) is None
 
 
@@ -211,18 +210,18 @@ def test_a_checked_call_is_redrawn_exactly_by_the_trusted_side() -> None:
 
 
 def test_global_state_and_monkeypatch_probes() -> None:
-    before = timing_worker.state_snapshot()
+    before = worker_setup.state_snapshot()
     assert before["num_threads"] == torch.get_num_threads()
     assert "float32_matmul_precision" in before and "default_dtype" in before
-    originals = timing_worker.patch_snapshot()
-    assert timing_worker.patched_since(originals) == []
+    originals = worker_setup.patch_snapshot()
+    assert worker_setup.patched_since(originals) == []
     saved = torch.softmax
     try:
         torch.softmax = lambda *args, **kwargs: saved(*args, **kwargs)  # type: ignore[assignment]
-        assert timing_worker.patched_since(originals) == ["torch.softmax"]
+        assert worker_setup.patched_since(originals) == ["torch.softmax"]
     finally:
         torch.softmax = saved
-    assert timing_worker.patched_since(originals) == []
+    assert worker_setup.patched_since(originals) == []
 
 
 # ---------------------------------------------------------------------------------------------- judging worker results
@@ -236,10 +235,11 @@ def _outcome(**fields: Any) -> WorkerOutcome:
 def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, method: str,
                  events_factor: float = 1.0) -> dict[str, Any]:
     """What a worker would write, with samples we choose; it asks the dealer about every timed candidate call and
-    hands back the checked ones' outputs, computed correctly."""
+    hands back the checked ones' outputs, computed correctly. As the baseline worker (no call channel) it writes
+    the same samples and asks nothing; the orchestrator takes the baselines from it, the candidate from the other."""
     request = json.loads((job / "request.json").read_text())
     template = torch.load(job / request["template"], weights_only=True)
-    sealed = seal(str(job), channel=tuple(request["channel"]))
+    sealed = seal(str(job), channel=tuple(request["channel"])) if "channel" in request else None
     rng = np.random.default_rng(0)
     rounds = _rounds(5, 12)
     subjects, blocks = {}, []
@@ -251,14 +251,14 @@ def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, meth
         for r in range(12):
             events = sum(samples[r * 5:(r + 1) * 5])
             blocks.append({"subject": name, "round": r, "events_ms": events * events_factor, "wall_ms": events * 1.2})
-    for call in range(len(rounds)):
+    for call in range(len(rounds) if sealed is not None else 0):
         seed = sealed.entropy()
         checked, sample_seed = sealed.ask(call, seed)
         if checked:
             x = seeded_draws(template, seed, torch.Generator(), lambda i: "real")[0].to(torch.float32)
             sealed.write(f"check_{call}.kw", [b"", *sealed.sample([torch.softmax(x, dim=-1)], sample_seed,
                                                                    request["check_elements"])])
-    state = timing_worker.state_snapshot()
+    state = worker_setup.state_snapshot()
     return {"ok": True, "method": method, "calls_per_sample": 1, "threads": 2, "subjects": subjects,
             "blocks": blocks, "bad_outputs": [], "patched": [], "notes": [],
             "state": {"before": state, "after_import": state, "after": state}, "own_calls": {"softmax_forward": 60},

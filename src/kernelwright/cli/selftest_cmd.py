@@ -31,14 +31,19 @@ def selftest_command(
     if as_json:
         typer.echo(report.model_dump_json(indent=2, by_alias=True))
     else:
-        table = Table("case", "class", "expected", "got", "without the gate", "", "s")
+        table = Table("case", "class", "expected", "got", "without the gate", "speedup", "", "s")
         for result in report.cases:
             mark = "[green]ok[/]" if result.caught else ("[yellow]known gap[/]" if result.known_gap else "[red]MISSED[/]")
             table.add_row(escape(result.file), escape(result.klass), ", ".join(result.expected), result.got,
-                          result.without_gate or "", mark, f"{result.seconds:.1f}")
+                          result.without_gate or "", _speedups(result.speedup, result.speedup_without_gate), mark,
+                          f"{result.seconds:.1f}")
         print_table(table)
         console.print(f"caught {report.caught} of {report.exploits} exploits ({report.catch_rate:.0%}); "
                       f"false positives: {len(report.false_positives)}"
                       + (f" ({', '.join(report.false_positives)})" if report.false_positives else ""), highlight=False)
     if report.unexpected:
         raise typer.Exit(1)
+
+
+def _speedups(*values: float | None) -> str:
+    return " / ".join(f"{v:.2f}x" for v in values if v is not None)

@@ -23,17 +23,19 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
+from ..resources import data_dir
 from .gpu_devices import lane_nodes
 from .limits import (PHASES, EnvPolicy, FilesystemPolicy, Limits, SandboxPolicy,  # noqa: F401  (re-exported)
                      SandboxPolicyError, default_policy_path, load_limits, load_policy)
 from .memory_cap import MemoryCap, delegated_root
 from .process_tree import kill_tree, members, terminate, wait_exit
+from .worker_threads import CANDIDATE_JOB_PREFIX, candidate_threads, thread_env, worker_threads  # noqa: F401  (re-exported)
 from .worker_files import read_worker_file, read_worker_json, read_worker_text  # noqa: F401  (re-exported)
 from .worker_output import TAIL_CHARS, CapturedOutput  # noqa: F401  (re-exported)
 
@@ -243,7 +245,17 @@ def _runtime_paths(env: Mapping[str, str]) -> set[Path]:
     paths.update(p for p in sys.path if os.path.isabs(p) and not _PACKAGE_ROOT.is_relative_to(Path(p).resolve()))
     paths.update(p for name in ("CUDA_HOME", "CUDA_PATH") if (p := env.get(name)) and os.path.isabs(p))
     paths.update(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p))
+    # the shipped policy data (sandbox/attribution.toml is read in the correctness worker), wherever the checkout is
+    paths.update(str(data_dir(name)) for name in ("sandbox",) if _has_data(name))
     return {Path(p).resolve() for p in paths if os.path.exists(p)}
+
+
+def _has_data(name: str) -> bool:
+    try:
+        data_dir(name)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _under(path: Path, roots: Sequence[Path]) -> bool:
@@ -353,6 +365,7 @@ def run_isolated(
     stdin_bytes: bytes | None = None,
     policy: SandboxPolicy | None = None,
     pass_fds: Sequence[int] = (),
+    on_start: Callable[[int], None] | None = None,
 ) -> WorkerOutcome:
     """Run `argv` once in a fresh confined process with `job_dir` as cwd, HOME and only writable place.
 
@@ -361,7 +374,8 @@ def run_isolated(
     read-only (the private /tmp and masked folders hide everything else there), `hidden` ones are masked
     (e.g. the folder holding other jobs' results), `writable` ones are bound read-write.
     `gpu=True` exposes /dev/nvidia* and lifts the address-space limit. `pass_fds`: descriptors the worker
-    inherits under the same numbers (a pipe to the trusted side).
+    inherits under the same numbers (a pipe to the trusted side). `on_start(pid)`: called once the worker's root
+    process is started (e.g. `WorkerPause.started`).
     """
     if not argv:
         raise ValueError("run_isolated needs a command")
@@ -411,6 +425,8 @@ def run_isolated(
             pidfd: int | None = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pidfd = None
+        if on_start is not None:
+            on_start(proc.pid)
         try:
             if not wait_exit(proc, pidfd, limits.timeout_s):
                 timed_out = killed = True
@@ -456,22 +472,3 @@ def run_isolated(
         memory_cap="cgroup" if cap is not None else "address_space" if _address_capped(limits, gpu) else "none",
         memory_exceeded=oom_kills > 0, output_dropped_bytes=dropped,
     )
-
-
-# ---------------------------------------------------------------------------------------------- results
-
-
-def worker_threads(limit: int | None) -> int:
-    """Threads a worker may use: the phase's limit, at most the cores there are."""
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, limit or cores))
-
-
-def thread_env(threads: int, *, cuda: bool) -> dict[str, str]:
-    """The environment that pins every BLAS / OpenMP runtime of a worker to `threads`. On the CPU idle OpenMP
-    threads sleep: torch and a candidate's extension each bring a runtime, and spinning idle threads of one
-    starve the other on a small machine (measured: 0.02 ms calls read 8 ms)."""
-    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    if not cuda:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-    return env

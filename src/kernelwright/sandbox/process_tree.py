@@ -6,6 +6,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 
 
@@ -134,3 +135,54 @@ def wait_exit(proc: subprocess.Popen, pidfd: int | None, timeout: float | None) 
             return False
         time.sleep(pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 2, 0.05)
+
+
+class WorkerPause:
+    """Stops every process of a running worker (SIGSTOP, as `Tree` finds them) and lets them go on (SIGCONT):
+    the timing phase holds the candidate's worker still while the baseline worker times its block. `started(pid)`
+    comes from run_isolated's `on_start`; before that, and once the worker has exited, it does nothing."""
+
+    def __init__(self) -> None:
+        self._root: int | None = None
+        self._pidfd: int | None = None
+        self._tree: Tree | None = None
+        self._lock = threading.Lock()
+
+    def started(self, pid: int) -> None:
+        with self._lock:
+            self._root = pid
+            try:
+                self._pidfd = os.pidfd_open(pid)
+            except (AttributeError, OSError):
+                self._pidfd = None
+
+    def stop(self) -> bool:
+        """True when the worker's processes are stopped now."""
+        with self._lock:
+            if self._tree is None and self._root is not None and self._pidfd is not None and self._alive():
+                tree = Tree(self._root)
+                tree.freeze()
+                self._tree = tree
+            return self._tree is not None
+
+    def go(self) -> None:
+        with self._lock:
+            tree, self._tree = self._tree, None
+            if tree is not None:
+                for pid in tree.held:
+                    tree._send(pid, signal.SIGCONT)
+                tree.close()
+
+    def close(self) -> None:
+        self.go()
+        with self._lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+            self._pidfd = self._root = None
+
+    def _alive(self) -> bool:
+        try:
+            signal.pidfd_send_signal(self._pidfd, 0)
+        except (ProcessLookupError, OSError):
+            return False
+        return True

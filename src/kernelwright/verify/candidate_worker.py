@@ -12,6 +12,8 @@ Usage: python -m kernelwright.verify.candidate_worker JOB_DIR
 
 from __future__ import annotations
 
+from .worker_setup import preload_state, prepare  # first: the same pre-load state as the timing worker's
+
 import json
 import os
 import sys
@@ -42,19 +44,19 @@ CLOBBER_CHECK_BYTES = 256 * 2**20
 def run(job: Path) -> dict[str, Any]:
     request = json.loads((job / "request.json").read_text())
     (job / "request.json").unlink()  # what the harness plans is no business of the candidate's
-    torch.set_num_threads(int(request.get("threads", 2)))
-    source = (job / request["candidate"]).read_text()
-    # Every call names its own functions' ranges (free without a profiler), under a prefix the candidate cannot know.
-    CountingExtension.profiling, CountingExtension.range_prefix = True, f"kw_own_{os.urandom(6).hex()}::"
+    prepare(request)  # the same as the timing worker's, from the same request fields
     # Bound before the candidate loads: what runs after it reaches nothing the candidate can rebind by name.
     sealed = seal(str(job), watched=globals(), guard_bytes=GUARD_BYTES)
     after = private_functions(globals(), AFTER_IMPORT)["_after_import"]
-    result: dict[str, Any] = {"ok": True, "calls": [], "models": []}
+    result: dict[str, Any] = {"ok": True, "calls": [], "models": [], "preload": preload_state(str(job))}
+    source = (job / request["candidate"]).read_text()
     try:
         module = exec_candidate(source, "candidate.py", cached_loader(request["extensions"]))
     except Exception as exc:
         result = {**result, "ok": False, "stage": "import", **error_record(exc)}
     else:
+        # Every call names its own functions' ranges (free without a profiler) under the secret prefix set above.
+        CountingExtension.profiling = True
         result = after(module, request, job, sealed, result)
     sealed.report("result.json", result)
     return result

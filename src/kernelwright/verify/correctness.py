@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from ..sandbox.build import BuildOutcome
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_file, read_worker_json, run_isolated
+from ..sandbox.isolation import (CANDIDATE_JOB_PREFIX, WorkerOutcome, candidate_threads, load_limits, read_worker_file,
+                                  read_worker_json, run_isolated, thread_env)
 from ..tasks import Task
 from ..sandbox.sealed import parse_facts, read_call_record
 from .compare import Mismatch, compare_outputs, comparison_device
@@ -47,7 +48,7 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
     dtype = task.declarations.dtype
     has_weights = (task.specs.param_count if task.specs else 1) > 0
     plan = make_plan(seed, device, dtype, shapes, has_weights)
-    job = Path(tempfile.mkdtemp(prefix="kw-verify-"))
+    job = Path(tempfile.mkdtemp(prefix=CANDIDATE_JOB_PREFIX))
     trusted = Path(tempfile.mkdtemp(prefix="kw-trusted-", dir=TRUSTED_ROOT))
     (job / "inputs").mkdir()
     try:
@@ -64,8 +65,10 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
             if trial not in usable:
                 run.report.dropped.append(_nonfinite_drop(trial))
         (job / "candidate.py").write_text(candidate_source)
+        limits, threads = load_limits("correctness"), candidate_threads()
         request = {
-            "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": torch.get_num_threads(),
+            "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": threads,
+            "allow_tf32": bool(task.declarations.allow_tf32),
             "extensions": [{"key": b.key, "module": b.module, "library": b.library, "toolchain": b.toolchain.model_dump_json()}
                            for b in builds],
             "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(info["seed"]),
@@ -79,8 +82,8 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
         (job / "request.json").write_text(json.dumps(request))
         run.outcome = run_isolated(
             [sys.executable, "-m", "kernelwright.verify.candidate_worker", str(job)],
-            job_dir=job, limits=load_limits("correctness"), gpu=device.startswith("cuda"),
-            readable_extra=library_dirs(builds),
+            job_dir=job, limits=limits, gpu=device.startswith("cuda"),
+            readable_extra=library_dirs(builds), env_extra=thread_env(threads, cuda=device.startswith("cuda")),
         )
         run.worker = read_worker_json(job, "result.json")
         if run.worker.get("ok"):

@@ -22,6 +22,7 @@ FLAGS: dict[str, tuple[FlagKind, str]] = {
     "timing_harness": ("harness", "harness"),
     "timing_setup_error": ("harness", "harness: the timing worker failed before the candidate ran"),
     "stream_check_impossible": ("harness", "stream check impossible"),
+    "worker_twins": ("harness", "harness: the correctness and timing workers differed before the candidate loaded"),
     # timing: integrity
     "global_state": ("integrity", "global state changed by the candidate"),
     "monkeypatch": ("integrity", "timer / checker monkeypatch"),

@@ -29,7 +29,8 @@ from .kernelbench import run_kernelbench_timing
 from .models import VerificationResult
 from .plan import Shape, sized_shape
 from .policy import load_attribution_policy
-from .timing import REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, run_timing, settle_remeasure
+from .timing import (REMEASURE_ABOVE, TimingReport, TimingSettings, derive_seed, preload_difference, run_timing,
+                     settle_remeasure)
 from .trusted import ReferenceFailure
 from .verdict import (CorrectnessOutcome, PhaseOutcomes, Preparation, SanitizerFinding, decide_preparation,
                       decide_verdict, proceeds)
@@ -200,6 +201,10 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
             timing = timed(seed)
             if timing.remeasure:
                 timing = settle_remeasure(timing, timed(derive_seed(seed, "remeasure")))
+        twins = preload_difference(run.worker.get("preload"), timing.preload)
+        if twins and "candidate" in timing.subjects:  # both workers got as far as the load
+            timing.flags.append(flag("worker_twins", twins))
+            timing.perf = "PERF_INVALID"
         phases.mark("timing")
         result.timing = {**timing.model_dump(mode="json"), **timing_summary(timing, run.report.own_kernel_share)}
         result.perf = timing.perf
