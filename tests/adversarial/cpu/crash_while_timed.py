@@ -1,6 +1,7 @@
-"""crash: correct for the first 30 calls of its process (the correctness worker makes 21: 18 trials and 3 profiled
-calls; the timing worker at least 40), then a write through a null pointer, i.e. it crashes only once timed, on
-fresh inputs. Passes correctness; caught as: RUNTIME_ERROR (reason timing), never PASS with an invalid timing."""
+"""crash: correct for the first 60 calls of its process (the correctness worker makes 43: 38 trials and 5 profiled
+calls; the timing worker warms up and times well over 60), then a write through a null pointer, i.e. it crashes
+only once timed, on fresh inputs. Passes correctness; caught as: RUNTIME_ERROR (reason timing), never PASS with an
+invalid timing."""
 
 import torch
 import torch.nn as nn
@@ -317,6 +318,6 @@ class ModelNew(nn.Module):
 
     def forward(self, x):
         _calls[0] += 1
-        if _calls[0] <= 30:
+        if _calls[0] <= 60:
             return ext.softmax_forward(x)
         return ext.crash(x)
