@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from ..agents.loop import Step
+if TYPE_CHECKING:
+    from ..agents.loop import Step
 
 
 def step_line(step: Step, samples: int = 1) -> str:

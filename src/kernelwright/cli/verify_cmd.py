@@ -22,7 +22,6 @@ from ..verify.pipeline import VerifierError, VerifyOptions, verify
 from ..verify.record import record_verification
 from ..verify.timing import REMEASURE_ABOVE
 from ..verify.sanitize import SanitizerReport
-from ..agents.phases import reporting_phases
 from .db_cmd import DbOption, db_path
 from .progress_lines import PhaseStatus
 from .render import console, dropped_lines, fail, print_table, require_device, timing_line
@@ -87,6 +86,8 @@ def verify_command(
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))
         try:
+            from ..agents.phases import reporting_phases
+
             status = PhaseStatus(f"verifying {candidate.name} against {loaded.ref}", plain=not console.is_terminal)
             live = console.status(status) if not as_json and console.is_terminal else nullcontext()
             with live, reporting_phases(status.enter if not as_json else lambda phase: None):
