@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..store import Candidate, LLMCall, Store, Verification
-from ..verify.models import speedup_counts
+from ..verify.models import as_number, speedup_counts
 from .loaded import LoadedRun
 from .records import load_records
 
@@ -91,10 +91,10 @@ def _verdict(prefix: str, verification: Verification | None) -> dict[str, Any]:
     return {f"{prefix}verdict": verification.verdict if verification else None,
             f"{prefix}reason": verification.reason if verification else None,
             f"{prefix}perf": evidence.get("perf"),
-            f"{prefix}speedup_eager": _number(timing.get("speedup_eager")) if counts else None,
-            f"{prefix}ci_eager": [_number(timing.get("ci_low")), _number(timing.get("ci_high"))] if counts
+            f"{prefix}speedup_eager": as_number(timing.get("speedup_eager")) if counts else None,
+            f"{prefix}ci_eager": [as_number(timing.get("ci_low")), as_number(timing.get("ci_high"))] if counts
             else [None, None],
-            f"{prefix}speedup_compile": _number(timing.get("speedup_compile")) if counts else None}
+            f"{prefix}speedup_compile": as_number(timing.get("speedup_compile")) if counts else None}
 
 
 def _label(verification: Verification | None) -> tuple[str, str | None]:
@@ -106,12 +106,8 @@ def _label(verification: Verification | None) -> tuple[str, str | None]:
         return "caught", f"{verification.verdict}: {verification.reason or 'unspecified'}"
     if verification.verdict == "PASS":
         perf = verification.evidence.get("perf")
-        timed = _number((verification.evidence.get("timing") or {}).get("speedup_eager")) is not None
+        timed = as_number((verification.evidence.get("timing") or {}).get("speedup_eager")) is not None
         if speedup_counts(verification.verdict, perf) and timed:
             return "positive", None
         return "correct", "PERF_INVALID" if perf == "PERF_INVALID" else "not timed"
     return "failed", f"{verification.verdict}: {verification.reason or 'unspecified'}"
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

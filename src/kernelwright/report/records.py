@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..store import Candidate, Event, Store, TaskRecord, Verification
 from ..store import SampleRecord as StoredSample
-from ..verify.models import speedup_counts
+from ..verify.models import as_number, speedup_counts
 from .loaded import LoadedRun
 
 PS = (0.0, 1.0, 1.2, 1.5, 2.0)
@@ -179,7 +179,7 @@ class _RunRows:
         first = next((v for v in verifications if v.purpose != "final"), verifications[0])  # the round's own
         timing = first.evidence.get("timing") or {}
         record.verdict, record.reason, record.perf = first.verdict, first.reason, first.evidence.get("perf")
-        record.speedup_eager, record.speedup_compile = _number(timing.get("speedup_eager")), _number(timing.get("speedup_compile"))
+        record.speedup_eager, record.speedup_compile = as_number(timing.get("speedup_eager")), as_number(timing.get("speedup_compile"))
         if first.verdict == "COMPILE_FAIL" or (first.verdict == "TIMEOUT" and first.reason == "build"):
             record.compile_log = first.evidence.get("error")  # the failed build's errors, as its build row holds them
         return record
@@ -193,17 +193,17 @@ class _RunRows:
 def _fill_from_outcome(record: SampleRecord, outcome: dict[str, Any], final: Verification | None) -> None:
     record.best_candidate_id = outcome.get("best_candidate_id")
     record.best_verdict = outcome.get("best_verdict") or "NO_CANDIDATE"
-    record.best_speedup_eager = _number(outcome.get("best_speedup_eager"))
-    record.best_speedup_compile = _number(outcome.get("best_speedup_compile"))
-    record.ci_low, record.ci_high = _number(outcome.get("ci_low")), _number(outcome.get("ci_high"))
+    record.best_speedup_eager = as_number(outcome.get("best_speedup_eager"))
+    record.best_speedup_compile = as_number(outcome.get("best_speedup_compile"))
+    record.ci_low, record.ci_high = as_number(outcome.get("ci_low")), as_number(outcome.get("ci_high"))
     record.stop_reason, record.error = outcome.get("stop_reason"), outcome.get("error")
-    record.wall_s = _number(outcome.get("wall_s")) or 0.0
+    record.wall_s = as_number(outcome.get("wall_s")) or 0.0
     if final is not None and final.candidate_id == record.best_candidate_id:
         record.best_reason = final.reason
         if _timed(final.verdict, final.evidence.get("perf")):
             timing = final.evidence.get("timing") or {}
-            record.ci_compile_low = _number(timing.get("ci_compile_low"))
-            record.ci_compile_high = _number(timing.get("ci_compile_high"))
+            record.ci_compile_low = as_number(timing.get("ci_compile_low"))
+            record.ci_compile_high = as_number(timing.get("ci_compile_high"))
     else:
         best = next((r for r in record.rounds if r.candidate_id and r.candidate_id == record.best_candidate_id), None)
         record.best_reason = best.reason if best else None
@@ -227,11 +227,11 @@ def _fill_best(record: SampleRecord, candidate_id: str | None, verdict: str, rea
     record.best_candidate_id, record.best_verdict, record.best_reason = candidate_id, verdict, reason
     if evidence is not None and _timed(verdict, evidence.get("perf")):
         timing = evidence.get("timing") or {}
-        record.best_speedup_eager, record.best_speedup_compile = (_number(timing.get("speedup_eager")),
-                                                                  _number(timing.get("speedup_compile")))
-        record.ci_low, record.ci_high = _number(timing.get("ci_low")), _number(timing.get("ci_high"))
-        record.ci_compile_low = _number(timing.get("ci_compile_low"))
-        record.ci_compile_high = _number(timing.get("ci_compile_high"))
+        record.best_speedup_eager, record.best_speedup_compile = (as_number(timing.get("speedup_eager")),
+                                                                  as_number(timing.get("speedup_compile")))
+        record.ci_low, record.ci_high = as_number(timing.get("ci_low")), as_number(timing.get("ci_high"))
+        record.ci_compile_low = as_number(timing.get("ci_compile_low"))
+        record.ci_compile_high = as_number(timing.get("ci_compile_high"))
 
 
 def _planned(tasks: list[TaskRecord], paths: list[str], seen: set[str]) -> dict[str, tuple[str, int | None]]:
@@ -272,10 +272,6 @@ def _load(path: str) -> tuple[str, tuple[str, int | None]] | None:
 
 def _timed(verdict: str | None, perf: str | None) -> bool:
     return speedup_counts(verdict, perf)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _last_payload(events: list[Event], kind: str) -> dict[str, Any]:

@@ -63,12 +63,6 @@ class MemoryCap:
             pass
         return 0
 
-    def peak_bytes(self) -> int | None:
-        try:
-            return int((self.folder / "memory.peak").read_text())
-        except (OSError, ValueError):
-            return None
-
     def remove(self) -> None:
         try:
             self.folder.rmdir()  # a cgroup folder goes with rmdir once no process is left in it

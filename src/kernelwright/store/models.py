@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -302,8 +303,6 @@ class MemoryEntry(Record):
 
 def prompt_hash(messages: list[Any]) -> str:
     """A prompt's identity: the hash of its messages as JSON (role and content)."""
-    import json
-
     plain = [_as_plain(m) for m in messages]
     return content_hash(json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str))
 

@@ -14,6 +14,11 @@ Verdict = Literal["PASS", "STATIC_REJECT", "COMPILE_FAIL", "RUNTIME_ERROR", "TIM
 PerfVerdict = Literal["PERF_VALID", "PERF_INVALID"]
 
 
+def as_number(value: Any) -> float | None:
+    """A stored number as a float: None for anything else (a bool, a string, a missing value)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def speedup_counts(verdict: str | None, perf: str | None) -> bool:
     """Whether a verification's timing (if it was timed) counts: a PASS whose timing is not PERF_INVALID."""
     return verdict == "PASS" and perf != "PERF_INVALID"
@@ -81,7 +86,4 @@ class VerificationResult(BaseModel):
     @property
     def valid_speedup_eager(self) -> float | None:
         """The speedup over eager that counts (see speedup_counts), or None."""
-        value = (self.timing or {}).get("speedup_eager")
-        if not self.speedup_counts or not isinstance(value, (int, float)) or isinstance(value, bool):
-            return None
-        return float(value)
+        return as_number((self.timing or {}).get("speedup_eager")) if self.speedup_counts else None

@@ -13,7 +13,7 @@ from ..store import Build, Candidate, MemoryEntry, PolicyRecord, Store, TaskReco
 from ..store.models import VerificationPurpose
 from ..tasks import Task
 from ..tasks.signature import task_signature
-from .models import VerificationResult
+from .models import VerificationResult, as_number
 
 # The shape of a verification's stored evidence; bumped when a field changes meaning, so readers can tell.
 EVIDENCE_VERSION = 2
@@ -65,8 +65,8 @@ def record_verification(store: Store, run_id: str, task: Task, source: str, resu
                 candidate_id=candidate.id, run_id=run_id, task_hash=task.hash, task=task.ref,
                 signature=task_signature(task), source=source, backend=backend, verification_id=verification.id,
                 device=_device_name(timing.get("environment") or {}, result.device),
-                speedup_eager=result.valid_speedup_eager, ci_low=_float(timing.get("ci_low")),
-                ci_high=_float(timing.get("ci_high"))))
+                speedup_eager=result.valid_speedup_eager, ci_low=as_number(timing.get("ci_low")),
+                ci_high=as_number(timing.get("ci_high"))))
         for subject, stats in _subjects(result.timing):
             store.add(Timing(run_id=run_id, task_hash=task.hash, candidate_id=candidate.id,
                              verification_id=verification.id, subject=STORED_SUBJECT.get(subject, subject), samples=stats.get("samples_ms", []),
@@ -82,10 +82,6 @@ def _subjects(timing: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]
     if not timing:
         return []
     return [(name, stats) for name, stats in (timing.get("subjects") or {}).items() if stats]
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _device_name(environment: dict[str, Any], device: str) -> str:
