@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +31,23 @@ def readonly_uri(path: Path) -> str:
 
 def corrupt(path: Path, detail: str) -> StoreError:
     return StoreError(f"{path} is corrupt: {detail}; {_ADVICE}")
+
+
+@contextmanager
+def _read_only(path: Path, busy_timeout_s: float) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to path; an sqlite error opening or reading it is raised as StoreError."""
+    try:
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=busy_timeout_s)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open {path}: {e}") from e
+    try:
+        yield conn
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot read {path}: {e}") from e
+    except sqlite3.DatabaseError as e:
+        raise corrupt(path, str(e)) from e
+    finally:
+        conn.close()
 
 
 def _check_header(path: Path) -> None:
@@ -62,20 +81,10 @@ def probe(path: Path, busy_timeout_s: float = 10.0) -> Probe:
         _check_header(path)
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e}") from e
-    try:
-        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=busy_timeout_s)
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot open {path}: {e}") from e
-    try:
+    with _read_only(path, busy_timeout_s) as conn:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]
         objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.OperationalError as e:
-        raise StoreError(f"cannot read {path}: {e}") from e
-    except sqlite3.DatabaseError as e:
-        raise corrupt(path, str(e)) from e
-    finally:
-        conn.close()
     if app_id == APPLICATION_ID:
         return Probe("ours", user_version)
     if app_id == 0 and objects == 0 and user_version == 0:
@@ -93,18 +102,8 @@ def check_integrity(path: Path, busy_timeout_s: float = 10.0) -> None:
     """`PRAGMA quick_check` read-only: a file whose pages are damaged is reported before anything writes to it."""
     if not path.exists() or path.stat().st_size == 0:
         return
-    try:
-        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=busy_timeout_s)
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot open {path}: {e}") from e
-    try:
+    with _read_only(path, busy_timeout_s) as conn:
         found = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
-    except sqlite3.OperationalError as e:
-        raise StoreError(f"cannot read {path}: {e}") from e
-    except sqlite3.DatabaseError as e:
-        raise corrupt(path, str(e)) from e
-    finally:
-        conn.close()
     if found != ["ok"]:
         detail = " ".join(" ".join(found).replace("*** in database main ***", "").split())
         raise corrupt(path, f"damaged pages ({detail})")
