@@ -51,27 +51,8 @@ def _strip_native(text: str) -> tuple[str, list[int]]:
             out_lines.append(lines[i])
             i = n if end < 0 else end + 2
             continue
-        if c == '"':
-            raw = re.search(r'(?:^|[^\w])(?:u8|u|U|L)?R$', src[max(0, i - 4): i]) is not None
-            if raw:
-                paren = src.find("(", i + 1)
-                delim = src[i + 1: paren] if paren >= 0 else ""
-                end = src.find(f"){delim}\"", paren + 1) if paren >= 0 and len(delim) <= 16 else -1
-                stop = n if end < 0 else end + len(delim) + 2
-            else:
-                j = i + 1
-                while j < n and src[j] != '"' and src[j] != "\n":
-                    j += 2 if src[j] == "\\" else 1
-                stop = min(j + 1, n)
-            out.append(src[i:stop])
-            out_lines.extend(lines[i:stop])
-            i = stop
-            continue
-        if c == "'" and not (i > 0 and (src[i - 1].isalnum() or src[i - 1] == "_")):
-            j = i + 1
-            while j < n and src[j] != "'" and src[j] != "\n":
-                j += 2 if src[j] == "\\" else 1
-            stop = min(j + 1, n)
+        if c == '"' or (c == "'" and not (i > 0 and (src[i - 1].isalnum() or src[i - 1] == "_"))):
+            stop = _literal_end(src, i)
             out.append(src[i:stop])
             out_lines.extend(lines[i:stop])
             i = stop
@@ -80,6 +61,20 @@ def _strip_native(text: str) -> tuple[str, list[int]]:
         out_lines.append(lines[i])
         i += 1
     return "".join(out), out_lines
+
+
+def _literal_end(src: str, i: int) -> int:
+    """The index just past the string or character literal that opens at src[i], raw strings included."""
+    n = len(src)
+    if src[i] == '"' and re.search(r'(?:^|[^\w])(?:u8|u|U|L)?R$', src[max(0, i - 4): i]) is not None:
+        paren = src.find("(", i + 1)
+        delim = src[i + 1: paren] if paren >= 0 else ""
+        end = src.find(f"){delim}\"", paren + 1) if paren >= 0 and len(delim) <= 16 else -1
+        return n if end < 0 else end + len(delim) + 2
+    j = i + 1
+    while j < n and src[j] != src[i] and src[j] != "\n":
+        j += 2 if src[j] == "\\" else 1
+    return min(j + 1, n)
 
 
 def scan_native(text: str, *, policy: StaticPolicy, backend: Backend, sink: Sink, origin: Origin,
