@@ -51,8 +51,8 @@ def test_older_database_gets_only_the_missing_migration(tmp_path):
     assert schema_version(db) == LATEST_VERSION + 1
     assert "extra" in db["runs"].columns_dict
     assert {"task_hash", "round", "purpose", "subject_id", "sequence"} <= set(db["llm_calls"].columns_dict)
-    assert {"llm_call_id", "judge_call_id"} <= set(db["candidates"].columns_dict)
-    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "agent_links", "samples", "run_meaning", "kernel_memory",
+    assert {"llm_call_id", "judge_call_id", "hint", "inspiration_ids"} <= set(db["candidates"].columns_dict)
+    assert [r["name"] for r in applied_migrations(db)] == ["initial_schema", "agent_links", "samples", "run_meaning", "kernel_memory", "search",
                                                         "_add_note_column"]
     db.close()
 

@@ -81,7 +81,7 @@ def test_typed_queries_filter(store):
     assert store.verifications(child.id) == [] and store.llm_calls(run.id) == []
     assert store.counts() == {"runs": 2, "tasks": 1, "candidates": 3, "builds": 0, "verifications": 0,
                               "timings": 2, "profiles": 0, "llm_calls": 0, "events": 0,
-                              "samples": 0, "policies": 0, "memory": 0}
+                              "samples": 0, "policies": 0, "memory": 0, "programs": 0}
 
 
 def test_upsert_task_replaces_by_hash(store):
@@ -174,17 +174,20 @@ def test_llm_totals_sum_a_run_a_task_and_a_sample(tmp_path):
 
     with Store(tmp_path / "kw.db") as store:
         run, other = store.add(Run()), store.add(Run())
-        for task, sample, tokens_in, tokens_out, cost in (("a", 0, 100, 10, 0.5), ("a", 1, 200, 20, None),
-                                                          ("b", 0, 300, 30, 1.25)):
-            store.add(LLMCall(run_id=run.id, role="coder", model="m", task_hash=task, sample=sample,
+        for task, sample, tokens_in, tokens_out, cost, role in (("a", 0, 100, 10, 0.5, "coder"),
+                                                                ("a", 1, 200, 20, None, "judge"),
+                                                                ("b", 0, 300, 30, 1.25, "coder")):
+            store.add(LLMCall(run_id=run.id, role=role, model="m", task_hash=task, sample=sample,
                               tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost))
         store.add(LLMCall(run_id=other.id, role="judge", model="m", tokens_in=7, tokens_out=7, cost_usd=7.0))
-        assert store.llm_totals(run.id) == {"llm_calls": 3, "input_tokens": 600, "output_tokens": 60, "cost_usd": 1.75}
-        assert store.llm_totals(run.id, "a") == {"llm_calls": 2, "input_tokens": 300, "output_tokens": 30,
-                                                 "cost_usd": 0.5}
-        assert store.llm_totals(run.id, "a", 1) == {"llm_calls": 1, "input_tokens": 200, "output_tokens": 20,
-                                                    "cost_usd": 0.0}
-        assert store.llm_totals(run.id, "c") == {"llm_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+        assert store.llm_totals(run.id) == {"llm_calls": 3, "coder_calls": 2, "input_tokens": 600, "output_tokens": 60,
+                                            "cost_usd": 1.75}
+        assert store.llm_totals(run.id, "a") == {"llm_calls": 2, "coder_calls": 1, "input_tokens": 300,
+                                                 "output_tokens": 30, "cost_usd": 0.5}
+        assert store.llm_totals(run.id, "a", 1) == {"llm_calls": 1, "coder_calls": 0, "input_tokens": 200,
+                                                    "output_tokens": 20, "cost_usd": 0.0}
+        assert store.llm_totals(run.id, "c") == {"llm_calls": 0, "coder_calls": 0, "input_tokens": 0,
+                                                 "output_tokens": 0, "cost_usd": 0.0}
         assert [c.sample for c in store.llm_calls(run_id=run.id, task_hash="a", sample=1)] == [1]
 
 

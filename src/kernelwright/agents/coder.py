@@ -6,14 +6,26 @@ import ast
 import re
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from ..llm.models import Message
 from ..profile.models import ProfileReport
 from ..tasks.models import Task
 from .evidence import Evidence, profile_digest
+from .hints import Hint
 from .judge import Advice, advice_text
 from .prompts import Backend, render, static_rules
 
 CoderKind = Literal["seed", "repair", "optimise"]
+
+
+class Inspiration(BaseModel):
+    """Another verified candidate of the task, shown beside the parent (evolve)."""
+
+    source: str
+    speedup: float
+    hint: str | None = None
+
 
 # A fenced block: its fence, label and body. A block left open at the end (a cut-off reply) counts too.
 BLOCK = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
@@ -24,15 +36,17 @@ DEFINES_MODELNEW = re.compile(r"^class[ \t]+ModelNew\b", re.MULTILINE)
 def coder_messages(kind: CoderKind, *, task: Task, backend: Backend, hardware: dict[str, Any],
                    previous_source: str | None = None, evidence: Evidence | None = None,
                    advice: Advice | str | None = None, profile: ProfileReport | None = None,
-                   last_attempt: str | None = None, examples: list[Any] | None = None) -> list[Message]:
+                   last_attempt: str | None = None, examples: list[Any] | None = None, hint: Hint | None = None,
+                   inspirations: list[Inspiration] | None = None) -> list[Message]:
     """System prompt (format, build layout, rules, hardware) and the round's request; a seed request shows
-    `examples`, past winners of similar tasks (agents.memory), when there are any."""
+    `examples`, past winners of similar tasks (agents.memory), when there are any. A search strategy adds the
+    direction this call should explore (`hint`) and other strong candidates of the task (`inspirations`)."""
     if kind != "seed" and (previous_source is None or evidence is None):
         raise ValueError(f"a {kind} prompt needs the previous candidate and its evidence")
     system = render("coder_system.j2", backend=backend, hardware=hardware, rules=static_rules(backend))
     user = render(f"coder_{kind}.j2", task=task, backend=backend, previous_source=previous_source,
                   evidence=evidence, advice=advice_text(advice), profile=profile_digest(profile),
-                  last_attempt=last_attempt, examples=examples or [])
+                  last_attempt=last_attempt, examples=examples or [], hint=hint, inspirations=inspirations or [])
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
 

@@ -16,8 +16,9 @@ from ..profile.models import ProfileReport
 from ..store import Candidate
 from ..verify.models import VerificationResult
 from .budget import Budget, Interrupted, NearRoofline, Plateau, RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
-from .coder import coder_messages, extract_source
+from .coder import Inspiration, coder_messages, extract_source
 from .evidence import evidence_from
+from .hints import Hint
 from .judge import Advice, FreeTextAdvice, JudgeParseError, judge_messages, parse_verdict, reformat_messages
 from .trajectory import Trajectory
 
@@ -57,6 +58,15 @@ class Tried(BaseModel):
         return self.result.valid_speedup_eager
 
 
+class Plan(BaseModel, arbitrary_types_allowed=True):
+    """What a search strategy asks of one sample's round: the candidate to start from (None: seed, or repair the
+    sample's own latest when nothing passed yet), the direction to explore and other candidates to show."""
+
+    parent: Tried | None = None
+    hint: Hint | None = None
+    inspirations: list[Tried] = []
+
+
 class Services(BaseModel, arbitrary_types_allowed=True):
     """What the loop calls out to; tests and the runner provide them."""
 
@@ -91,16 +101,24 @@ class TaskLoop:
             self.step(reached, "stop", f"{stop.reason}: {stop}", noted=not isinstance(stop, Interrupted))
             return stop.reason
 
-    def round(self, round_index: int) -> None:
-        parent = self.parent()
-        advice, judge_call = (self.judge(parent, round_index) if parent else (None, None))
+    def round(self, round_index: int, plan: Plan | None = None) -> Tried | None:
+        """One Coder round from the loop's own best (chain) or from `plan` (a search strategy); the candidate tried,
+        or None when the reply held no usable code."""
+        parent = self.parent() if plan is None or (plan.parent is None and self.tried) else plan.parent
+        hint = plan.hint if plan is not None else None
+        if parent is not None and not parent.result.passed:
+            hint = None  # a repair fixes what failed: no new direction
+        # a search's direction replaces the Judge's plan for an optimisation; a repair still gets the Judge's diagnosis
+        advice, judge_call = (self.judge(parent, round_index) if parent and hint is None else (None, None))
         self.budget.check()
         kind = "seed" if parent is None else ("optimise" if parent.result.passed else "repair")
+        inspirations = plan.inspirations if plan is not None and kind != "repair" else []
         messages = coder_messages(kind, task=self.t.task, backend=self.s.backend, hardware=self.s.hardware,
                                   previous_source=parent.candidate.source if parent else None,
                                   evidence=evidence_from(parent.result) if parent else None, advice=advice,
                                   profile=parent.profile if parent else None, last_attempt=self.last_attempt(parent),
-                                  examples=self.s.memory(self.t.task) if kind == "seed" and self.s.memory else None)
+                                  examples=self.s.memory(self.t.task) if kind == "seed" and self.s.memory else None,
+                                  hint=hint, inspirations=[_inspiration(t) for t in inspirations])
         reply = self.ask(self.s.coder, messages, "coder", kind, round_index, parent)
         source = extract_source(reply.text) if reply else None
         if source is None:
@@ -108,11 +126,12 @@ class TaskLoop:
             self.step(round_index, "no_code", "the reply had no usable ModelNew code" if reply else "no reply")
             if self.failed_replies >= self.config.max_failed_replies:
                 raise TooManyFailures(f"{self.failed_replies} rounds in a row without usable code")
-            return
+            return None
         self.failed_replies = 0
         candidate = self.t.candidate(round_index) or self.t.add_candidate(
             round_index, source, parent.candidate if parent else None, origin=f"coder:{kind}",
-            llm_call_id=reply.call_id, judge_call_id=judge_call)
+            llm_call_id=reply.call_id, judge_call_id=judge_call, hint=hint.name if hint else None,
+            inspiration_ids=[t.candidate.id for t in inspirations])
         self.budget.check_interrupt()
         result, stored = self.t.verification(candidate, lambda: self.s.verify(candidate.source))
         tried = Tried(candidate=candidate, result=result)
@@ -122,7 +141,11 @@ class TaskLoop:
             self.budget.check_interrupt()
             tried.profile = self.t.profile(candidate, lambda: self.s.profile(candidate.source, result))
             self.step(round_index, "profile", tried.profile.tool + (f" ({tried.profile.fallback})" if tried.profile.fallback else ""))
-        self.record(tried)
+        if plan is None:
+            self.record(tried)
+        else:
+            self.tried.append(tried)  # a search judges progress over all its samples
+        return tried
 
     def judge(self, parent: Tried, round_index: int) -> tuple[Advice | None, str | None]:
         kind = "optimisation" if parent.result.passed else "correction"
@@ -151,15 +174,23 @@ class TaskLoop:
         context = self.t.context(role, purpose, round_index, self.sequence[role],
                                  parent.candidate.id if parent else None)
         self.sequence[role] += 1
+        coder = role == "coder"
         try:
-            reply, stored = self.t.ask(model, messages, context)
+            reply, stored = self.t.ask(model, messages, context,
+                                       before_call=self.budget.reserve_coder_call if coder else None)
         except RepliesExhausted as error:
+            if coder:
+                self.budget.release_coder_call()  # the script had no reply: no call was made
             raise ScriptExhausted(str(error)) from None
         except ReplyError as error:
+            if coder:
+                self.budget.settle_coder_call(0, 0, 0.0)
             self.step(round_index, "reply_error", str(error))
             return None
-        if not stored:
-            self.budget.charge(reply.input_tokens, reply.output_tokens, reply.cost_usd)
+        if coder and not stored:
+            self.budget.settle_coder_call(reply.input_tokens, reply.output_tokens, reply.cost_usd)
+        elif not stored:
+            self.budget.charge(reply.input_tokens, reply.output_tokens, reply.cost_usd, role)
         self.step(round_index, role, purpose, resumed=stored)
         return reply
 
@@ -186,21 +217,39 @@ class TaskLoop:
     def record(self, tried: Tried) -> None:
         before = self.best()
         self.tried.append(tried)
-        if tried.speedup is None:
-            self.rounds_since_gain += 1 if before is not None else 0
-        elif before is None or tried.speedup > (before.speedup or 0.0) * (1 + self.config.min_gain):
-            self.rounds_since_gain = 0
-        else:
-            self.rounds_since_gain += 1
-        if self.rounds_since_gain >= self.config.plateau_rounds:
-            raise Plateau(f"no gain above {self.config.min_gain:.0%} in {self.rounds_since_gain} rounds")
-        best = self.best()
-        roof = best.profile.roofline.roof_fraction if best and best.profile and best.profile.roofline else None
-        if roof is not None and roof >= self.config.roofline_stop:
-            raise NearRoofline(f"best candidate at {roof:.0%} of its roof")
+        self.rounds_since_gain = progress(self.config, before, self.best(), self.rounds_since_gain)
+        check_stops(self.config, self.best(), self.rounds_since_gain)
 
     def step(self, round_index: int, kind: str, detail: str = "", noted: bool = True, **fields: Any) -> None:
         if kind in NOTED and noted:
             self.t.note(kind, round_index, detail)
         self.on_step(Step(task=self.t.task.ref, sample=self.t.sample, round=round_index, kind=kind, detail=detail,
                           **fields))
+
+
+def best_of(tried: list[Tried]) -> Tried | None:
+    """The fastest timed candidate; ties go to the earliest (lowest round, then sample), so resumes pick the same."""
+    passing = [t for t in tried if t.speedup is not None]
+    return min(passing, key=lambda t: (-(t.speedup or 0.0), t.candidate.round, t.candidate.sample)) if passing else None
+
+
+def progress(config: LoopConfig, before: Tried | None, after: Tried | None, rounds_since_gain: int) -> int:
+    """Rounds without a gain of at least `min_gain` (none counted before anything passed), after one more round."""
+    if after is None:
+        return rounds_since_gain
+    if before is None or (after.speedup or 0.0) > (before.speedup or 0.0) * (1 + config.min_gain):
+        return 0
+    return rounds_since_gain + 1
+
+
+def check_stops(config: LoopConfig, best: Tried | None, rounds_since_gain: int) -> None:
+    """Plateau and roofline: the stops that depend on progress, for a chain or a whole search."""
+    if rounds_since_gain >= config.plateau_rounds:
+        raise Plateau(f"no gain above {config.min_gain:.0%} in {rounds_since_gain} rounds")
+    roof = best.profile.roofline.roof_fraction if best and best.profile and best.profile.roofline else None
+    if roof is not None and roof >= config.roofline_stop:
+        raise NearRoofline(f"best candidate at {roof:.0%} of its roof")
+
+
+def _inspiration(tried: Tried) -> Inspiration:
+    return Inspiration(source=tried.candidate.source, speedup=tried.speedup or 0.0, hint=tried.candidate.hint)

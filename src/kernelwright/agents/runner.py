@@ -22,9 +22,11 @@ from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifierError, VerifyOptions
 from .budget import Budget, BudgetExhausted, BudgetLimits, Interrupted, Spend
-from .loop import LoopConfig, Services, Step, TaskLoop
+from .loop import LoopConfig, Services, Step, TaskLoop, Tried
 from .memory import Example, retrieve
 from .phases import reporting_phases
+from .search import SearchLoop
+from .strategies import Beam, Evolve, Strategy, StrategyName, all_tried
 from .trajectory import Trajectory
 
 TASK_DONE = "task_done"
@@ -52,6 +54,21 @@ class RunConfig(BaseModel):
     ray_address: str | None = None
     memory: bool = True  # seed prompts show past winners of similar tasks (kernel memory), stored before the run
     memory_same_task: bool = False  # ... including winners of the run's own tasks
+    strategy: StrategyName = "chain"  # chain: each sample refines its own best; beam, evolve: samples search together
+    beam: int = 2  # beam: candidates kept across the task's samples each round
+
+
+class SampleRun(BaseModel, arbitrary_types_allowed=True):
+    """One sample being run: its row, trajectory and loop."""
+
+    task: Task
+    sample: int
+    row: SampleRecord
+    trajectory: Trajectory
+    loop: TaskLoop
+    options: VerifyOptions
+    phase: Callable[[str], None]
+    final_id: str | None = None  # its best's final verification, once re-timed
 
 
 class TaskOutcome(BaseModel):
@@ -129,17 +146,21 @@ class Runner:
         that ran are returned and the run is marked interrupted.
         """
         self._own_tasks = {task.hash for task in tasks}
-        jobs = [(task, sample) for task in tasks for sample in range(self.config.samples)]
         outcomes: list[TaskOutcome] = []
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.config.workers), thread_name_prefix="kw-task") as pool:
-                self._futures = [pool.submit(self.sample, task, sample) for task, sample in jobs]
+                if self.config.strategy == "chain":
+                    self._futures = [pool.submit(self.sample, task, sample)
+                                     for task in tasks for sample in range(self.config.samples)]
+                else:  # a search runs a task's samples together; --workers counts tasks
+                    self._futures = [pool.submit(self.searched, task) for task in tasks]
                 try:
                     for future in self._futures:
                         try:
-                            outcomes.append(future.result())
+                            done = future.result()
                         except CancelledError:
                             continue
+                        outcomes.extend(done if isinstance(done, list) else [done])
                 except BaseException:
                     self.stop()  # the other threads stop at their next step
                     raise
@@ -176,6 +197,12 @@ class Runner:
         self.on_sample(outcome)
         return outcome
 
+    def searched(self, task: Task) -> list[TaskOutcome]:
+        outcomes = self.search(task)
+        for outcome in outcomes:
+            self.on_sample(outcome)
+        return outcomes
+
     def finished(self, task: Task, sample: int = 0) -> TaskOutcome | None:
         """The stored outcome of a sample an earlier session finished (its `samples` row), else None."""
         with self._events_lock:
@@ -193,7 +220,42 @@ class Runner:
             return self._events.setdefault((task.hash, sample), [])
 
     def solve(self, task: Task, sample: int = 0) -> TaskOutcome:
+        """One chain: the sample refines its own best."""
         started = time.monotonic()
+        run = self._open_sample(task, sample)
+        outcome = TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level, sample=sample)
+        try:
+            outcome.stop_reason = run.loop.run()
+            self._fill_best(run, run, run.loop.best(), run.loop.tried, outcome)
+        except VerifierError as error:
+            outcome.error = str(error)
+        return self._close_sample(run, outcome, time.monotonic() - started)
+
+    def search(self, task: Task) -> list[TaskOutcome]:
+        """All samples of a task as one search (beam, evolve): sample 0's outcome is the search's best, re-timed;
+        the others keep the best of their own candidates."""
+        stored = [self.finished(task, sample) for sample in range(self.config.samples)]
+        if all(stored):
+            return [o for o in stored if o is not None]
+        started = time.monotonic()
+        runs = [self._open_sample(task, sample) for sample in range(self.config.samples)]
+        search = SearchLoop([run.loop for run in runs], make_strategy(self, task), self.config.loop)
+        outcomes = [TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level, sample=s) for s in range(len(runs))]
+        try:
+            reason = search.run()
+            for run, outcome in zip(runs, outcomes):
+                outcome.stop_reason = reason
+                own = run.loop.best() if run is not runs[0] else search.best()
+                tried = run.loop.tried if run is not runs[0] else all_tried(search.loops)
+                owner = runs[own.candidate.sample] if own is not None else run
+                self._fill_best(run, owner, own, tried, outcome, final=run is runs[0])
+        except VerifierError as error:
+            for outcome in outcomes:
+                outcome.error = str(error)
+        wall = time.monotonic() - started
+        return [self._close_sample(run, outcome, wall) for run, outcome in zip(runs, outcomes)]
+
+    def _open_sample(self, task: Task, sample: int) -> SampleRun:
         with self._events_lock:
             before = self._samples.get((task.hash, sample))
         row = SampleRecord(run_id=self.run.id, task_hash=task.hash, sample=sample, status="running",
@@ -215,47 +277,53 @@ class Runner:
             with reporting_phases(phase, first="profile"):
                 return self.executor.profile(task, source, result, self.config.device)
 
-        profile = profile_one if self.config.profile else None
-        services = Services(coder=self.coder, judge=self.judge, verify=check, profile=profile,
+        services = Services(coder=self.coder, judge=self.judge, verify=check,
+                            profile=profile_one if self.config.profile else None,
                             hardware=self.hardware, backend=self.config.device, memory=self._memory())
         loop = TaskLoop(trajectory, services, self.config.loop, self.budget, self.on_step)
-        outcome = TaskOutcome(task=task.ref, task_hash=task.hash, level=task.level, sample=sample)
-        try:
-            outcome.stop_reason = loop.run()
-            best = loop.best()
-            if best is not None and outcome.stop_reason != Interrupted.reason:
-                final_options = options.model_copy(
-                    update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
-                with reporting_phases(phase, first="final re-timing"):
-                    final = trajectory.final_verification(  # built already: straight to the device
-                        best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
-                self.on_step(Step(task=task.ref, sample=sample, round=best.candidate.round, kind="final",
-                                  verdict=final.verdict, speedup=final.valid_speedup_eager,
-                                  detail="re-timed in fresh processes"))
-                _fill_from(outcome, best.candidate.id, final)
-            elif loop.tried:
-                _fill_from(outcome, loop.tried[-1].candidate.id, loop.tried[-1].result)
-        except VerifierError as error:
-            outcome.error = str(error)
-        outcome.rounds = len(loop.tried)
+        return SampleRun(task=task, sample=sample, row=row, trajectory=trajectory, loop=loop, options=options,
+                         phase=phase)
+
+    def _fill_best(self, run: SampleRun, owner: SampleRun, best: Tried | None, tried: list[Tried],
+                   outcome: TaskOutcome, final: bool = True) -> None:
+        """The outcome's best: re-timed in fresh processes (`final`; stored in the trajectory of the sample that
+        made it, `owner`), else its round's verification; without a timed candidate, the last one tried."""
+        task, sample = run.task, run.sample
+        if best is not None and outcome.stop_reason != Interrupted.reason and final:
+            final_options = run.options.model_copy(
+                update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
+            with reporting_phases(run.phase, first="final re-timing"):
+                result = owner.trajectory.final_verification(  # built already: straight to the device
+                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
+            self.on_step(Step(task=task.ref, sample=sample, round=best.candidate.round, kind="final",
+                              verdict=result.verdict, speedup=result.valid_speedup_eager,
+                              detail="re-timed in fresh processes"))
+            _fill_from(outcome, best.candidate.id, result)
+            run.final_id = owner.trajectory.final_id(best.candidate.id)
+        elif best is not None and not final:
+            _fill_from(outcome, best.candidate.id, best.result)
+        elif tried:
+            _fill_from(outcome, tried[-1].candidate.id, tried[-1].result)
+
+    def _close_sample(self, run: SampleRun, outcome: TaskOutcome, wall_s: float) -> TaskOutcome:
+        task, sample, row = run.task, run.sample, run.row
+        outcome.rounds = len(run.loop.tried)
         spend = spend_of(self.store, self.run.id, task.hash, sample)
         outcome.llm_calls, outcome.input_tokens, outcome.output_tokens = spend.llm_calls, spend.input_tokens, spend.output_tokens
         outcome.cost_usd = spend.cost_usd
-        outcome.wall_s = time.monotonic() - started
+        outcome.wall_s = wall_s
         done = outcome.stop_reason not in UNFINISHED
         row = row.model_copy(update=dict(
             status="finished" if done else "stopped", best_candidate_id=outcome.best_candidate_id,
-            final_verification_id=trajectory.final_id(outcome.best_candidate_id or ""),
-            stop_reason=outcome.stop_reason, error=outcome.error, elapsed_s=row.elapsed_s + outcome.wall_s,
-            outcome=outcome.model_dump(mode="json"), updated_at=utc_now()))
+            final_verification_id=run.final_id, stop_reason=outcome.stop_reason, error=outcome.error,
+            elapsed_s=row.elapsed_s + outcome.wall_s, outcome=outcome.model_dump(mode="json"), updated_at=utc_now()))
         with self.store.transaction():
             self.store.put_sample(row)
             if done:  # the log's line; what the sample means is its row
-                trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
+                run.trajectory.event(TASK_DONE, outcome=outcome.model_dump(mode="json"))
         with self._events_lock:
             self._samples[(task.hash, sample)] = row
         return outcome
-
 
     def _memory(self) -> Callable[[Task], list[Example]] | None:
         """Past winners for a seed prompt: other tasks' (unless asked), stored before this run began."""
@@ -265,6 +333,13 @@ class Runner:
         backend = "cuda" if self.config.device.startswith("cuda") else "cpu"
         return lambda task: retrieve(self.store, task, backend, before=self.run.created_at,
                                      exclude=exclude | ({task.hash} if not self.config.memory_same_task else set()))
+
+
+def make_strategy(runner: Runner, task: Task) -> Strategy:
+    config = runner.config
+    if config.strategy == "beam":
+        return Beam(config.beam, config.device)
+    return Evolve(runner.store, runner.run.id, task.hash, config.device)
 
 
 def _fill_from(outcome: TaskOutcome, candidate_id: str, result: VerificationResult) -> None:

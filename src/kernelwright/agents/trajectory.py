@@ -50,12 +50,16 @@ class Trajectory:
                            round=round_index, subject_id=subject_id, sequence=sequence,
                            sample=self.sample)  # type: ignore[arg-type]
 
-    def ask(self, model: ChatModel, messages: list[Message], context: CallContext) -> tuple[Completion, bool]:
-        """The reply to this call, and whether it was read back from an earlier session of the run."""
+    def ask(self, model: ChatModel, messages: list[Message], context: CallContext,
+            before_call: Callable[[], None] | None = None) -> tuple[Completion, bool]:
+        """The reply to this call, and whether it was read back from an earlier session of the run. `before_call`
+        runs only when the model is really called (a budget reserving the call)."""
         stored = self._calls.get((context.role, context.sequence))
         if stored is not None:
             self._check_replay(stored, messages, context)
             return _completion(stored), True
+        if before_call is not None:
+            before_call()
         return model.complete(messages, context), False
 
     def _check_replay(self, stored: LLMCall, messages: list[Message], context: CallContext) -> None:
@@ -74,11 +78,12 @@ class Trajectory:
         return self._candidates.get(round_index)
 
     def add_candidate(self, round_index: int, source: str, parent: Candidate | None, origin: str,
-                      llm_call_id: str | None, judge_call_id: str | None) -> Candidate:
+                      llm_call_id: str | None, judge_call_id: str | None, hint: str | None = None,
+                      inspiration_ids: list[str] | None = None) -> Candidate:
         candidate = self.store.add(Candidate(
             run_id=self.run_id, task_hash=self.task.hash, parent_id=parent.id if parent else None, round=round_index,
             origin=origin, backend=self.backend, source=source, llm_call_id=llm_call_id,  # type: ignore[arg-type]
-            judge_call_id=judge_call_id, sample=self.sample))
+            judge_call_id=judge_call_id, sample=self.sample, hint=hint, inspiration_ids=inspiration_ids or []))
         self._candidates[round_index] = candidate
         return candidate
 

@@ -15,6 +15,7 @@ from ..tasks import TaskNotFound, TaskSourceError
 from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
 from .render import console, fail, print_table, require_device
+from .search_options import SEARCH_SAMPLES, BeamOption, CoderCallsOption, StrategyOption, search_samples
 
 
 SHOWN_TASKS = 40
@@ -27,10 +28,15 @@ def eval_command(
     judge_model: Annotated[Optional[str], typer.Option("--judge-model", help="A different model for the Judge.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="An OpenAI- or Anthropic-compatible server.")] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Coder rounds per sample; 1 is the one-shot setting.")] = 1,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Independent samples per task (pass@k).")] = 1,
+    samples: Annotated[Optional[int], typer.Option("--samples", min=1, help=(
+        "Samples per task: independent ones with chain (pass@k, default 1), parallel expansions per round with beam "
+        f"and evolve (default {SEARCH_SAMPLES})."))] = None,
+    strategy: StrategyOption = "chain",
+    beam: BeamOption = 2,
+    budget_coder_calls: CoderCallsOption = None,
     levels: Annotated[Optional[str], typer.Option("--levels", help="Only these levels, e.g. 1,2.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cuda",
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Samples in flight at once.")] = 4,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Samples in flight at once (tasks, with beam and evolve).")] = 4,
     cpu_workers: Annotated[int, typer.Option("--cpu-workers", min=1, help="Compilations in flight at once.")] = 2,
     llm_concurrency: Annotated[int, typer.Option("--llm-concurrency", min=1, help="Model calls in flight at once.")] = 8,
     executor: Annotated[str, typer.Option("--executor", help="local, or ray (pip install 'kernelwright\\[ray]').")] = "local",
@@ -74,14 +80,16 @@ def eval_command(
         if not paths:
             fail("the task set holds no task (check the path and --levels)")
         config = RunConfig(tasks=paths, model=model, judge_model=judge_model, base_url=base_url, device=device,
-                           loop=LoopConfig(rounds=rounds), budget=BudgetLimits(max_usd=budget_usd),
-                           compile_baseline=not no_compile_baseline, profile=not no_profile, sanitize=not no_sanitize, samples=samples,
+                           loop=LoopConfig(rounds=rounds),
+                           budget=BudgetLimits(max_usd=budget_usd, max_coder_calls=budget_coder_calls),
+                           compile_baseline=not no_compile_baseline, profile=not no_profile, sanitize=not no_sanitize,
+                           samples=search_samples(strategy, samples), strategy=strategy, beam=beam,  # type: ignore[arg-type]
                            workers=workers, cpu_workers=cpu_workers, llm_concurrency=llm_concurrency,
                            executor=executor, ray_address=ray_address, memory=not no_memory,  # type: ignore[arg-type]
                            memory_same_task=memory_same_task)
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="eval",
-                                  budget_overrides={"max_usd": budget_usd} if resume else None)
+                                  budget_overrides={"max_usd": budget_usd, "max_coder_calls": budget_coder_calls} if resume else None)
         progress = EvalProgress(len(loaded) * runner.config.samples, runner.budget.spent, enabled=not as_json,
                                 samples=runner.config.samples)
         runner.on_step, runner.on_phase = progress.on_step, progress.on_phase

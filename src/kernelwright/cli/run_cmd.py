@@ -14,6 +14,7 @@ from ..tasks import TaskNotFound, TaskSourceError
 from .db_cmd import DbOption
 from .launch import execute, open_run, open_store
 from .render import console, fail, print_table, require_device
+from .search_options import SEARCH_SAMPLES, BeamOption, CoderCallsOption, StrategyOption, search_samples
 
 if TYPE_CHECKING:
     from ..agents.runner import TaskOutcome
@@ -32,6 +33,11 @@ def run_command(
     budget_usd: Annotated[Optional[float], typer.Option("--budget-usd", help="Stop the run at this spend.")] = None,
     budget_tokens: Annotated[Optional[int], typer.Option("--budget-tokens", help="Stop the run at this many tokens.")] = None,
     budget_minutes: Annotated[Optional[float], typer.Option("--budget-minutes", help="Stop the run after this wall time.")] = None,
+    budget_coder_calls: CoderCallsOption = None,
+    strategy: StrategyOption = "chain",
+    beam: BeamOption = 2,
+    samples: Annotated[Optional[int], typer.Option("--samples", min=1, help=(
+        f"Samples per task searched together with beam and evolve (default {SEARCH_SAMPLES}); 1 with chain."))] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cuda",
     refine_from: Annotated[str, typer.Option("--refine-from", help="best or latest candidate.")] = "best",
     no_profile: Annotated[bool, typer.Option("--no-profile", help="Skip profiling passing candidates.")] = False,
@@ -57,7 +63,7 @@ def run_command(
     from ..agents.session import resolve_tasks
     from .run_progress import RunProgress
 
-    budget = {"max_usd": budget_usd, "max_tokens": budget_tokens,
+    budget = {"max_usd": budget_usd, "max_tokens": budget_tokens, "max_coder_calls": budget_coder_calls,
               "max_wall_s": budget_minutes * 60 if budget_minutes is not None else None}
     config = None
     if resume is None:
@@ -72,7 +78,8 @@ def run_command(
                            loop=LoopConfig(rounds=rounds, refine_from=refine_from),  # type: ignore[arg-type]
                            budget=BudgetLimits(**budget), compile_baseline=not no_compile_baseline,
                            profile=not no_profile, sanitize=not no_sanitize, memory=not no_memory,
-                           memory_same_task=memory_same_task)
+                           memory_same_task=memory_same_task, strategy=strategy, beam=beam,  # type: ignore[arg-type]
+                           samples=search_samples(strategy, samples))
     with open_store(ctx) as store:
         runner, loaded = open_run(store, config, resume=resume, kind="agent", budget_overrides=budget)
         progress = RunProgress([t.ref for t in loaded], runner.budget.spent, enabled=not as_json)

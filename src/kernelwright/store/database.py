@@ -17,7 +17,7 @@ from . import migrations
 from .errors import StoreError
 from .guard import APPLICATION_ID, Probe, corrupt, probe, readonly_uri
 from .models import (
-    RECORD_TYPES, Build, Candidate, Event, LLMCall, MemoryEntry, PolicyRecord, Profile, Record, Role, Run, RunStatus,
+    RECORD_TYPES, Build, Candidate, Event, LLMCall, MemoryEntry, PolicyRecord, Profile, Program, Record, Role, Run, RunStatus,
     SampleRecord, TaskRecord, Timing, Verification, utc_now,
 )
 from .rows import from_row, to_row
@@ -247,11 +247,12 @@ class Store:
             if value is not None:
                 clauses.append(f"{name} = ?")
                 args.append(value)
-        query = ("SELECT count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), "
-                 f"coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE {' AND '.join(clauses)}")
+        query = ("SELECT count(*), coalesce(sum(role = 'coder'), 0), coalesce(sum(tokens_in), 0), "
+                 f"coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE {' AND '.join(clauses)}")
         with self._op("sum llm_calls") as db:
-            calls, tokens_in, tokens_out, cost = db.execute(query, args).fetchone()
-        return {"llm_calls": calls, "input_tokens": tokens_in, "output_tokens": tokens_out, "cost_usd": cost}
+            calls, coder_calls, tokens_in, tokens_out, cost = db.execute(query, args).fetchone()
+        return {"llm_calls": calls, "coder_calls": coder_calls, "input_tokens": tokens_in, "output_tokens": tokens_out,
+                "cost_usd": cost}
 
     def llm_totals_by_sample(self, run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
         """`llm_totals` of every (task_hash, sample) of a run at once, with the first and last call's times."""
@@ -316,6 +317,16 @@ class Store:
             db.execute("DELETE FROM memory WHERE candidate_id = ?", [entry.candidate_id])
             db[MemoryEntry.table_name].insert(to_row(entry), pk=MemoryEntry.primary_key)
         return entry
+
+    def put_program(self, program: Program) -> None:
+        """Add a candidate to its task's program database; a candidate already there (a resumed run) stays."""
+        row = to_row(program)
+        with self._op("put program", write=True) as db:
+            db.execute(f"INSERT OR IGNORE INTO programs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                       list(row.values()))
+
+    def programs(self, run_id: str, task_hash: str) -> list[Program]:
+        return self._select(Program, order_by="rowid", run_id=run_id, task_hash=task_hash)
 
     def memory(self, backend: str | None = None, task_hash: str | None = None) -> list[MemoryEntry]:
         return self._select(MemoryEntry, order_by="created_at", backend=backend, task_hash=task_hash)

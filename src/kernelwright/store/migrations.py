@@ -268,7 +268,28 @@ def kernel_memory(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples, run_meaning, kernel_memory)
+def search(db: Database) -> None:
+    """Migration 6: search strategies. A candidate's optimisation hint and inspirations; the evolve program database."""
+    db.execute("ALTER TABLE candidates ADD COLUMN hint TEXT")
+    db.execute("ALTER TABLE candidates ADD COLUMN inspiration_ids TEXT NOT NULL DEFAULT '[]'")
+    db.execute("""CREATE TABLE programs (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        task_hash TEXT NOT NULL REFERENCES tasks(hash),
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        sample INTEGER NOT NULL,
+        round INTEGER NOT NULL,
+        speedup_eager REAL NOT NULL,
+        bound TEXT NOT NULL,
+        hint TEXT NOT NULL,
+        cell TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""")
+    db.execute("CREATE UNIQUE INDEX programs_by_candidate ON programs(candidate_id)")
+    db.execute("CREATE INDEX programs_by_task ON programs(run_id, task_hash)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (initial_schema, agent_links, samples, run_meaning, kernel_memory, search)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -134,7 +134,9 @@ class Candidate(Record):
     created_at: str = Field(default_factory=utc_now)
     llm_call_id: str | None = None  # the Coder call that wrote it
     judge_call_id: str | None = None  # the Judge call whose advice it followed
-    sample: int = 0  # which independent trajectory of the task (evaluations with --samples K)
+    sample: int = 0  # which trajectory of the task (evaluations with --samples K; a search's slot)
+    hint: str | None = None  # the optimisation direction the Coder was given (beam, evolve)
+    inspiration_ids: list[str] = Field(default_factory=list)  # other candidates the Coder was shown (evolve)
 
     @model_validator(mode="after")
     def _fill_source_hash(self) -> Candidate:
@@ -301,6 +303,24 @@ class MemoryEntry(Record):
     created_at: str = Field(default_factory=utc_now)
 
 
+class Program(Record):
+    """A verified candidate in a task's evolve program database: its speedup and behaviour descriptor."""
+
+    table_name: ClassVar[str] = "programs"
+
+    id: str = Field(default_factory=new_id)
+    run_id: str
+    task_hash: str
+    candidate_id: str  # one row per candidate
+    sample: int
+    round: int
+    speedup_eager: float
+    bound: str  # where it sits on the roofline: memory, compute, or unknown (not profiled)
+    hint: str  # the optimisation it was asked to apply; "none" for a seed
+    cell: str  # the behaviour cell, "bound/hint": one elite per cell is kept for parents
+    created_at: str = Field(default_factory=utc_now)
+
+
 def prompt_hash(messages: list[Any]) -> str:
     """A prompt's identity: the hash of its messages as JSON (role and content)."""
     plain = [_as_plain(m) for m in messages]
@@ -309,5 +329,5 @@ def prompt_hash(messages: list[Any]) -> str:
 
 RECORD_TYPES: tuple[type[Record], ...] = (
     Run, TaskRecord, Candidate, Build, Verification, Timing, Profile, LLMCall, Event, SampleRecord, PolicyRecord,
-    MemoryEntry,
+    MemoryEntry, Program,
 )
