@@ -90,16 +90,11 @@ class TaskLoop:
 
     def run(self) -> str:
         """Runs rounds until a stop; returns the stop reason."""
-        reached = 0
-        try:
-            for round_index in range(self.config.rounds):
-                reached = round_index
-                self.round(round_index)
-            raise RoundsDone(f"{self.config.rounds} rounds")
-        except StopLoop as stop:
-            # noted on the last round that ran; an interruption is no outcome, and a resumed run goes on from there
-            self.step(reached, "stop", f"{stop.reason}: {stop}", noted=not isinstance(stop, Interrupted))
-            return stop.reason
+        return run_rounds(self.config.rounds, self.round, lambda reached, stop: self.note_stop(reached, stop))
+
+    def note_stop(self, reached: int, stop: StopLoop) -> None:
+        # noted on the last round that ran; an interruption is no outcome, and a resumed run goes on from there
+        self.step(reached, "stop", f"{stop.reason}: {stop}", noted=not isinstance(stop, Interrupted))
 
     def round(self, round_index: int, plan: Plan | None = None) -> Tried | None:
         """One Coder round from the loop's own best (chain) or from `plan` (a search strategy); the candidate tried,
@@ -227,10 +222,17 @@ class TaskLoop:
                           **fields))
 
 
-def best_of(tried: list[Tried]) -> Tried | None:
-    """The fastest timed candidate; ties go to the earliest (lowest round, then sample), so resumes pick the same."""
-    passing = [t for t in tried if t.speedup is not None]
-    return min(passing, key=lambda t: (-(t.speedup or 0.0), t.candidate.round, t.candidate.sample)) if passing else None
+def run_rounds(rounds: int, one_round: Callable[[int], object], on_stop: Callable[[int, StopLoop], None]) -> str:
+    """Rounds until one raises a stop (or all ran); `on_stop` gets the last round reached; returns the reason."""
+    reached = 0
+    try:
+        for round_index in range(rounds):
+            reached = round_index
+            one_round(round_index)
+        raise RoundsDone(f"{rounds} rounds")
+    except StopLoop as stop:
+        on_stop(reached, stop)
+        return stop.reason
 
 
 def progress(config: LoopConfig, before: Tried | None, after: Tried | None, rounds_since_gain: int) -> int:

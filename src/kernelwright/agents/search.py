@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .budget import Interrupted, RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
-from .loop import LoopConfig, TaskLoop, Tried, check_stops, progress
+from .budget import RoundsDone, ScriptExhausted, StopLoop, TooManyFailures
+from .loop import LoopConfig, TaskLoop, Tried, check_stops, progress, run_rounds
 from .strategies import Strategy, all_tried, ranked
 
 RETIRES = (TooManyFailures, ScriptExhausted)
@@ -30,16 +30,11 @@ class SearchLoop:
 
     def run(self) -> str:
         """Rounds until a stop; returns the search's stop reason (also noted on every sample still running)."""
-        reached = 0
-        try:
-            for round_index in range(self.config.rounds):
-                reached = round_index
-                self.round(round_index)
-            raise RoundsDone(f"{self.config.rounds} rounds")
-        except StopLoop as stop:
+        def on_stop(reached: int, stop: StopLoop) -> None:
             for loop in self.active:
-                loop.step(reached, "stop", f"{stop.reason}: {stop}", noted=not isinstance(stop, Interrupted))
-            return stop.reason
+                loop.note_stop(reached, stop)
+
+        return run_rounds(self.config.rounds, self.round, on_stop)
 
     def round(self, round_index: int) -> None:
         before = self.best()
@@ -53,7 +48,7 @@ class SearchLoop:
             if isinstance(result, Tried):
                 tried.append(result)
             elif isinstance(result, RETIRES):
-                loop.step(round_index, "stop", f"{result.reason}: {result}")
+                loop.note_stop(round_index, result)
                 self.active.remove(loop)
                 retired = result
             elif isinstance(result, StopLoop):

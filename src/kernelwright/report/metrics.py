@@ -13,7 +13,9 @@ from .records import PS, RoundRecord, SampleRecord, _timed
 
 RULES: dict[str, str] = {
     "tasks": "Distinct tasks. Headline numbers use sample 0 of each task (its lowest sample if 0 is missing), "
-             "so K samples per task do not inflate them.",
+             "so K samples per task do not inflate them. With --strategy beam or evolve, a task's samples are one "
+             "search: sample 0 holds the search's best over all of them (re-timed), the others their own best, so "
+             "pass@k there counts samples of one search, not independent tries.",
     "compile_rate": "Share of tasks whose sample got some candidate past the build (any verdict other than "
                     "COMPILE_FAIL or STATIC_REJECT).",
     "correct_rate": "Share of tasks whose best candidate passed its final verification (fast_0).",
