@@ -67,6 +67,8 @@ def test_seed_takes_the_hinted_variant_else_base(pool):
 def test_optimise_adds_the_direction_to_the_parent(pool):
     assert reply_label(pool, prompt_of(pool, "fusion", "threading")) == "6_softmax/fusion+threading"
     assert reply_label(pool, prompt_of(pool, "fusion+threading", "simd")) == "6_softmax/fusion+simd+threading"
+    formatted = prompt_of(pool, "fusion") + "- **Optimisation direction:** `simd`\n"
+    assert reply_label(pool, formatted) == "6_softmax/fusion+simd"
     # inspirations after the parent do not change which candidate is the parent
     inspired = prompt_of(pool, "simd", "fusion") + "## Inspiration\n" + pool._sources[SOFTMAX]["threading"]
     assert reply_label(pool, inspired) == "6_softmax/fusion+simd"

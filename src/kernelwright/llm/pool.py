@@ -40,7 +40,7 @@ CPU_DIRECTIONS = ("blocking", "simd", "threading", "fusion", "loop_order", "memo
 INPUT_USD_PER_WORD = 1e-6
 OUTPUT_USD_PER_WORD = 5e-6
 MARKER = re.compile(r"^#[ \t]*pool:[ \t]*(\S+)/(\S+)[ \t]*$", re.MULTILINE)
-DIRECTION = re.compile(r"^Optimisation direction:[ \t]*(\w+)", re.MULTILINE)
+DIRECTION = re.compile(r"Optimisation direction:[ \t*_`]*(\w+)")
 BASE = "base"
 
 ADVICE: dict[str, tuple[str, str, list[str]]] = {  # direction -> bottleneck, optimisation, plan
