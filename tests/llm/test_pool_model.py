@@ -120,7 +120,8 @@ def test_tokens_and_cost_are_counted(pool):
     assert completion.input_tokens == 2 + len(prompt.split())
     assert completion.output_tokens == len(completion.text.split())
     assert completion.cost_usd == pytest.approx(completion.input_tokens * 1e-6 + completion.output_tokens * 5e-6)
-    assert completion.text.startswith("This applies threading.\n\n```python\n# pool: 6_softmax/threading")
+    assert completion.text.startswith("This version applies threading.\n\n```python\n# pool: 6_softmax/threading")
+    assert call(pool, "## Task", purpose="seed").text.startswith("A plain version, no optimisation yet.\n\n```python\n")
 
 
 def test_a_task_without_a_pool_ends_its_loop(pool):

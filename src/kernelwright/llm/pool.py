@@ -161,8 +161,9 @@ class PoolModel:
         prompt = "\n".join(m.content for m in messages if m.role != "system")
         if context.role == "coder":
             label = self.coder_label(key, prompt, context.purpose)
-            text = f"This applies {label_for(labels_of(label)).replace('+', ', ')}.\n\n```python\n" \
-                   f"{self._sources[key][label].strip()}\n```\n"
+            applied = sorted(labels_of(label))
+            prose = f"This version applies {', '.join(applied)}." if applied else "A plain version, no optimisation yet."
+            text = f"{prose}\n\n```python\n{self._sources[key][label].strip()}\n```\n"
         else:
             text = self.judge_reply(key, prompt, context.purpose)
         tokens_in = sum(word_count(m.content) for m in messages)
