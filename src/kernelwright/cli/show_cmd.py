@@ -10,8 +10,10 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.tree import Tree
 
 from ..report.trajectory import RoundView, RunView, TaskView, load_run
+from ..report.tree import TreeNode
 from ..store import Run, Store, StoreError
 from .db_cmd import DbOption, db_path
 from .render import console, fail, print_table, timing_line
@@ -27,9 +29,13 @@ def show_command(
     round_index: Annotated[Optional[int], typer.Option("--round", help="Only this round.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Whole diffs and logs, not their first lines.")] = False,
+    tree: Annotated[bool, typer.Option("--tree", help="Each task's search tree (every candidate of every sample "
+                                                      "under its parent) instead of the rounds.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Each round: the diff from its parent, the build, the verdict and evidence, timings, profile, advice, cost."""
+    """Each round: the diff from its parent, the build, the verdict and evidence, timings, profile, advice, cost.
+
+    With --tree, each task's candidates as a tree instead: sample, round, hint, verdict and speedup per node."""
     try:
         with Store(db_path(ctx), readonly=True) as store:
             if run_id is None:
@@ -45,6 +51,14 @@ def show_command(
                  + (f" (rounds {held[0]}-{held[-1]})" if held else " (it has no rounds yet)"))
         for task_view in view.tasks:
             task_view.rounds = [r for r in task_view.rounds if r.round == round_index]
+    if tree:
+        if as_json:
+            typer.echo(json.dumps({"run": run_id, "tasks": [{"task": t.task, "tree": [n.model_dump(mode="json")
+                                                                                    for n in t.tree]}
+                                                           for t in view.tasks]}, indent=2))
+        else:
+            render_trees(view)
+        return
     if as_json:
         typer.echo(json.dumps(view.model_dump(mode="json"), indent=2))
         return
@@ -80,6 +94,25 @@ def render_run(view: RunView, full: bool) -> None:
         render_task(task, full)
 
 
+def render_trees(view: RunView) -> None:
+    """Each task's search tree; the best candidate in bold."""
+    for task in view.tasks:
+        root = Tree(f"[bold]{escape(task.task)}[/]", guide_style="dim")
+        for node in task.tree:
+            _add_node(root, node)
+        if not task.tree:
+            root.add("[dim]no candidates[/]")
+        console.print(root, highlight=False)
+
+
+def _add_node(parent: Tree, node: TreeNode) -> None:
+    style = {"PASS": "green"}.get(node.verdict or "", "red" if node.verdict else "dim")
+    label = f"[{style}]{escape(node.label())}[/]"
+    branch = parent.add(f"[bold]{label}[/]" if node.best else label)
+    for child in node.children:
+        _add_node(branch, child)
+
+
 def render_task(task: TaskView, full: bool) -> None:
     console.rule(f"[bold]{escape(task.task)}")
     for round_view in task.rounds:
@@ -94,7 +127,7 @@ def render_task(task: TaskView, full: bool) -> None:
 
 def _round_title(r: RoundView) -> str:
     parts = [(f"sample {r.sample} · " if r.sample else "") + f"round {r.round}"
-             + (" · final re-timing of the best" if r.final else "")]
+             + (" · final re-timing of the best" if r.final else "") + (f" · hint {r.hint}" if r.hint else "")]
     if r.verdict:
         parts.append(r.verdict + (f" ({r.reason})" if r.reason else ""))
     tokens_in, tokens_out = r.tokens

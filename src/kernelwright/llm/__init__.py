@@ -3,6 +3,7 @@
 from .factory import open_model
 from .models import (DEFAULT_TIMEOUT_S, CallContext, ChatModel, Completion, LLMError, Message, RepliesExhausted,
                      ReplyError, Role, Sampling)
+from .pool import PoolModel
 from .prices import Price, PriceTable, load_prices
 from .recording import RecordingModel
 from .replay import ReplayModel
@@ -12,7 +13,7 @@ from .spec import ModelSpec, parse_spec
 
 __all__ = [
     "AnthropicModel", "CallContext", "ChatModel", "Completion", "DEFAULT_TIMEOUT_S", "LLMError", "Message",
-    "ModelSpec", "OpenAIModel", "Price", "PriceTable", "RecordingModel", "ReplayModel", "RepliesExhausted", "ReplyError", "RetryPolicy",
+    "ModelSpec", "OpenAIModel", "PoolModel", "Price", "PriceTable", "RecordingModel", "ReplayModel", "RepliesExhausted", "ReplyError", "RetryPolicy",
     "Role", "Sampling", "ScriptedModel", "load_prices", "load_script", "open_model", "parse_retry_after",
     "parse_spec", "resolve_script",
 ]

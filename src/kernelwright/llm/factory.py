@@ -9,7 +9,8 @@ from .models import DEFAULT_TIMEOUT_S, ChatModel, LLMError, Sampling
 from .prices import PriceTable
 from .replay import ReplayModel
 from .retry import RetryPolicy, Sleep
-from .scripted import ScriptedModel
+from .pool import PoolModel, is_pool_script
+from .scripted import ScriptedModel, resolve_script
 from .spec import parse_spec
 
 
@@ -32,7 +33,8 @@ def open_model(spec: str, *, base_url: str | None = None, store: Store | None = 
         return cls(parsed.name, base_url=base_url, prices=prices, sampling=sampling, retry=retry,
                    timeout_s=timeout_s, stream=stream, sleep=sleep)
     if parsed.provider == "scripted":
-        return ScriptedModel(parsed.name)
+        path = resolve_script(parsed.name)
+        return PoolModel(parsed.name, path) if is_pool_script(path) else ScriptedModel(parsed.name)
     if store is None:
         raise LLMError(f"{parsed} needs the database that holds run {parsed.name}")
     return ReplayModel(parsed.name, store)

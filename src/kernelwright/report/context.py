@@ -10,6 +10,7 @@ from .loaded import LoadedRun
 from .metrics import compute_metrics
 from .metrics_models import EvalMetrics
 from .records import SampleRecord, load_records
+from .spend import SpendPoint, spend_curve
 from .trajectory import RunView, TaskView, load_run
 
 
@@ -22,6 +23,7 @@ class RunReport(BaseModel):
     metrics: EvalMetrics
     view: RunView
     harness: HarnessSettings = Field(default_factory=HarnessSettings)
+    spend: list[SpendPoint] = Field(default_factory=list)  # best found so far after each Coder call (report.spend)
 
     @property
     def run(self) -> Run:
@@ -58,8 +60,10 @@ def load_report_run(store: Store, run_id: str) -> RunReport:
     loaded = LoadedRun(store, run_id)  # every row the three loaders need, read once
     records = load_records(store, run_id, loaded)
     view = load_run(store, run_id, loaded=loaded)
+    tasks = list(dict.fromkeys(r.task_hash for r in records))
     return RunReport(records=records, metrics=compute_metrics(records), view=view,
-                     harness=collect_harness(store, run_id, device=view.run.config.get("device"), loaded=loaded))
+                     harness=collect_harness(store, run_id, device=view.run.config.get("device"), loaded=loaded),
+                     spend=spend_curve(loaded, tasks))
 
 
 def build_context(store: Store, run_id: str, compare: str | None = None) -> ReportContext:

@@ -14,6 +14,7 @@ from .records import SampleRecord
 from .tables import anchor, record_order
 from .templating import environment
 from .trajectory import RoundView
+from .tree import TreeNode
 
 
 class Figure(BaseModel):
@@ -36,13 +37,19 @@ class TaskSection(BaseModel):
     anchor: str
     level: int | None
     samples: list[SampleRounds]
+    tree: list[TreeNode] = []  # the task's search tree over all samples
+
+    @property
+    def nodes(self) -> int:
+        return sum(len(root.walk()) for root in self.tree)
 
 
 def render_html(context: ReportContext) -> str:
     page = build_page(context)
     runs = [(run, _figures(run.report), _sections(run)) for run in page.runs]
     return environment(autoescape=True).get_template("report.html.j2").render(
-        page=page, runs=runs, timing_facts=timing_facts, config_json=_config_json)
+        page=page, runs=runs, timing_facts=timing_facts, config_json=_config_json,
+        spend_figures=_spend_figures(page.runs) if page.comparing else [])
 
 
 def _figures(report: RunReport) -> list[Figure]:
@@ -66,6 +73,23 @@ def _figures(report: RunReport) -> list[Figure]:
     ]
 
 
+def _spend_figures(runs: list[RunPage]) -> list[Figure]:
+    """fast_1 and the geomean speedup found so far against dollars spent (Coder calls when no call had a price)."""
+    priced = any(point.cost_usd > 0 for run in runs for point in run.report.spend)
+    x_label = "LLM dollars spent" if priced else "Coder calls"
+    def series(metric: str) -> dict[str, list[tuple[float, float]]]:
+        return {run.name: [(p.cost_usd if priced else float(p.coder_calls), getattr(p, metric))
+                           for p in run.report.spend] for run in runs}
+    return [
+        Figure(caption=f"Geometric mean speedup vs eager over all tasks (1.0 without a correct one) of the best "
+                       f"candidate found so far, against {x_label.lower()}.",
+               svg=plots.spend_curves(series("geomean"), "Geomean speedup found vs spend", x_label, "geomean vs eager")),
+        Figure(caption=f"fast_1: the share of tasks with a correct candidate faster than eager found so far, against "
+                       f"{x_label.lower()}.",
+               svg=plots.spend_curves(series("fast_1"), "fast_1 found vs spend", x_label, "fast_1", share=True)),
+    ]
+
+
 def _sections(run: RunPage) -> list[TaskSection]:
     """One section per task of the run: its trajectory, split by sample when the rounds carry one."""
     report = run.report
@@ -85,7 +109,7 @@ def _sections(run: RunPage) -> list[TaskSection]:
         samples = sorted(set(by_sample) | {r.sample for r in mine})
         sections.append(TaskSection(task=name, anchor=anchor(name, run.prefix), level=level, samples=[
             SampleRounds(sample=s, record=next((r for r in mine if r.sample == s), None), rounds=by_sample.get(s, []))
-            for s in samples]))
+            for s in samples], tree=view.tree if view else []))
     return sections
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from .context import ReportContext, RunReport
+from .spend import SPEND_RULE, SpendRow, spend_row
 from .tables import (
     CompareRow,
     FailureRow,
@@ -50,6 +51,8 @@ class Page(BaseModel):
     failure_headers: list[str]
     failures: list[FailureRow]
     compared: list[CompareRow]
+    spend: list[SpendRow] = []  # compared only: what each run found for what it spent
+    spend_rule: str = SPEND_RULE
 
     @property
     def comparing(self) -> bool:
@@ -76,7 +79,9 @@ def build_page(context: ReportContext) -> Page:
     return Page(title=title, generated_at=context.generated_at, runs=runs, overall=overall, by_level=by_level,
                 rules=rules, failure_headers=[r.label or "count" for r in runs],
                 failures=failure_rows([r.metrics.overall for r in reports]),
-                compared=compare_rows([r.records for r in reports], runs[0].prefix) if comparing else [])
+                compared=compare_rows([r.records for r in reports], runs[0].prefix) if comparing else [],
+                spend=[spend_row(run.label, run.report.metrics.overall, run.report.spend) for run in runs]
+                if comparing else [])
 
 
 def _run_page(report: RunReport, label: str, rules: dict[str, str]) -> RunPage:

@@ -288,3 +288,28 @@ def cost_vs_speedup(points: Sequence[tuple[str, float, float | None]],
             chart.mark("circle", "point", f"{task}: no speedup, ${cost:.4f}", cx=x, cy=_num(chart.y(strip)),
                        r="4", fill="none", stroke=MUTED, **{"stroke-width": "1.5"})
     return chart.svg()
+
+
+def spend_curves(series: Mapping[str, Sequence[tuple[float, float]]], title: str, x_label: str, y_label: str,
+                 share: bool = False) -> str:
+    """One line per run through its (spend, value) points, e.g. dollars against the best geomean found so far;
+    `share`: the value is a share of tasks (0..1, percent ticks)."""
+    points = [p for values in series.values() for p in values]
+    if not points:
+        return no_data(title, "no Coder calls recorded")
+    x_hi = max(x for x, _ in points) or 1.0
+    y_lo = 0.0 if share else min(0.0, min(y for _, y in points))
+    y_hi = 1.0 if share else max(1.0, max(y for _, y in points)) * 1.1
+    chart = _Chart(title, (0.0, x_hi * 1.05), (y_lo, y_hi), x_label, y_label)
+    chart.axes(_linear_ticks(0.0, x_hi * 1.05), _share_ticks() if share else _linear_ticks(y_lo, y_hi, 5))
+    for index, (name, values) in enumerate(series.items()):
+        color = PALETTE[index % len(PALETTE)]
+        chart.legend(name, color)
+        ET.SubElement(chart.root, "polyline", {
+            "class": "line", "fill": "none", "stroke": color, "stroke-width": "2",
+            "points": " ".join(f"{_num(chart.x(x))},{_num(chart.y(y))}" for x, y in values)})
+        for x, y in values:
+            shown = f"{y:.1%}" if share else f"{y:.3g}"
+            chart.mark("circle", "point", f"{name}: {shown} at {x:g}", cx=_num(chart.x(x)), cy=_num(chart.y(y)),
+                       r="3", fill=color)
+    return chart.svg()

@@ -11,6 +11,7 @@ from ..store import Candidate, LLMCall, Run, Store, StoreError, TaskRecord
 from ..verify.flags import messages
 from ..verify.models import VerificationResult
 from .loaded import LoadedRun
+from .tree import TreeNode, task_tree
 
 
 class CallView(BaseModel):
@@ -32,6 +33,7 @@ class RoundView(BaseModel):
     candidate_id: str | None = None
     parent_id: str | None = None
     origin: str | None = None
+    hint: str | None = None  # the optimisation direction the Coder was given
     diff: str | None = None  # unified diff from the parent candidate (the whole source for a seed)
     build_ok: bool | None = None
     build_seconds: float | None = None
@@ -68,6 +70,7 @@ class TaskView(BaseModel):
     level: int | None
     rounds: list[RoundView]
     outcome: dict[str, Any] | None = None
+    tree: list[TreeNode] = Field(default_factory=list)  # the roots of its search tree, over all samples
 
 
 class RunView(BaseModel):
@@ -130,7 +133,7 @@ def _task_view(loaded: LoadedRun, ref: str, task_hash: str, record: TaskRecord |
             rounds.setdefault(key, RoundView(round=key[1], sample=key[0])).notes.append(
                 f"{event.kind}: {event.payload.get('detail', '')}")
     return TaskView(task=ref, task_hash=task_hash, level=record.level if record else None,
-                    rounds=[rounds[k] for k in sorted(rounds)], outcome=outcome)
+                    rounds=[rounds[k] for k in sorted(rounds)], outcome=outcome, tree=task_tree(loaded, mine))
 
 
 def _note_key(rounds: dict[tuple[int, int], RoundView], sample: int, round_index: int, kind: str) -> tuple[int, int]:
@@ -154,6 +157,7 @@ def _advice(call: LLMCall) -> str:
 
 def _fill_candidate(loaded: LoadedRun, view: RoundView, candidate: Candidate, parent: Candidate | None) -> None:
     view.candidate_id, view.parent_id, view.origin = candidate.id, candidate.parent_id, candidate.origin
+    view.hint = getattr(candidate, "hint", None)
     before = parent.source.splitlines(keepends=True) if parent else []
     view.diff = "".join(difflib.unified_diff(before, candidate.source.splitlines(keepends=True),
                                              fromfile=f"round {parent.round}" if parent else "/dev/null",
