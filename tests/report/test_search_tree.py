@@ -19,14 +19,14 @@ WIDE = {"COLUMNS": "250"}
 
 
 def _candidate(store: Store, run: Run, task: str, sample: int, round_: int, parent: Candidate | None,
-               verdict: str, speedup: float | None, cost: float) -> Candidate:
+               verdict: str, speedup: float | None, cost: float, hint: str | None = None) -> Candidate:
     call = store.add(LLMCall(run_id=run.id, role="coder", model="scripted/pool-cpu", task_hash=task, round=round_,
                              sample=sample, purpose="optimise" if parent else "seed", tokens_in=1000,
                              tokens_out=200, cost_usd=cost))
     candidate = store.add(Candidate(run_id=run.id, task_hash=task, sample=sample, round=round_, backend="cpu",
                                     origin="coder:optimise" if parent else "coder:seed",
                                     source=f"# {task} {sample} {round_}\n", parent_id=parent.id if parent else None,
-                                    llm_call_id=call.id))
+                                    llm_call_id=call.id, hint=hint))
     timing = {"speedup_eager": speedup} if speedup is not None else None
     result = VerificationResult(verdict=verdict, summary=verdict, task="level1/6_softmax", task_hash=task,
                                 device="cpu", timing=timing, perf="PERF_VALID" if speedup else None)
@@ -43,7 +43,7 @@ def stored(tmp_path: Path) -> tuple[Path, str, str, dict[str, str]]:
         store.upsert_task(TaskRecord(hash="h", name="6_softmax", level=1, source="..."))
         a = store.add(Run(kind="agent", status="finished", config={"model": "scripted/pool-cpu", "device": "cpu"}))
         seed = _candidate(store, a, "h", 0, 0, None, "PASS", 0.4, 0.01)
-        fused = _candidate(store, a, "h", 0, 1, seed, "PASS", 0.9, 0.01)
+        fused = _candidate(store, a, "h", 0, 1, seed, "PASS", 0.9, 0.01, hint="fusion")
         broken = _candidate(store, a, "h", 1, 1, seed, "COMPILE_FAIL", None, 0.01)
         fixed = _candidate(store, a, "h", 1, 2, broken, "PASS", 1.6, 0.01)
         for sample, best in ((0, fused), (1, fixed)):
@@ -69,6 +69,7 @@ def test_show_tree_nests_candidates_across_samples_and_marks_the_best(stored):
     assert "sample 1 round 2" in fixed and "PASS" in fixed and "1.60x eager" in fixed and fixed.endswith("best")
     assert sum(line.endswith("best") for line in lines) == 1
     assert "COMPILE_FAIL" in next(line for line in lines if ids["broken"] in line)
+    assert "round 1 · coder:optimise · hint fusion · PASS · 0.90x eager" in next(l for l in lines if ids["fused"] in l)
 
     as_json = json.loads(runner.invoke(app, ["show", a, "--tree", "--json", "--db", str(db)]).stdout)
     [root] = as_json["tasks"][0]["tree"]
@@ -97,7 +98,7 @@ def test_html_report_draws_the_tree_and_compares_at_equal_spend(stored, tmp_path
     assert seed_at < broken_at < fixed_at
     assert tree[seed_at:fixed_at].count("<ul") == 2 and tree[seed_at:fixed_at].count("</ul>") == 0
     assert re.search(rf'id="a-task-level1-6_softmax-{ids["fixed"]}" class="node best"', tree)
-    assert tree.count("node best") == 1 and "1.60× eager" in tree
+    assert tree.count("node best") == 1 and "1.60× eager" in tree and "hint <code>fusion</code>" in tree
 
     spend = page[page.index("At equal spend"):page.index("How each number is computed")]
     rows = re.findall(r"<tr><td>([AB])</td>(.*?)</tr>", spend, flags=re.DOTALL)
