@@ -71,7 +71,8 @@ def _candidate_row(loaded: LoadedRun, candidate: Candidate, call: LLMCall | None
         "run_id": candidate.run_id, "task": task.ref if task else candidate.task_hash[:12],
         "task_hash": candidate.task_hash, "level": task.level if task else None, "sample": candidate.sample,
         "round": candidate.round, "candidate_id": candidate.id, "parent_id": candidate.parent_id,
-        "origin": candidate.origin, "backend": candidate.backend, "reference": task.source if task else None,
+        "origin": candidate.origin, "hint": candidate.hint, "inspiration_ids": candidate.inspiration_ids,
+        "backend": candidate.backend, "reference": task.source if task else None,
         "model": call.model if call else None,
         "messages": [{"role": str(m.get("role")), "content": str(m.get("content"))} for m in call.messages]
         if call else [],
