@@ -53,8 +53,6 @@ class BudgetLimits(BaseModel):
     max_coder_calls: int | None = None  # Coder calls of the whole run: equal spend across strategies
 
 
-
-
 class Spend(BaseModel):
     llm_calls: int = 0
     coder_calls: int = 0

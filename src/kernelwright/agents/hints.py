@@ -22,6 +22,3 @@ def hints_for(backend: str) -> tuple[Hint, ...]:
     section = table["cuda" if backend.startswith("cuda") else "cpu"]
     return tuple(Hint(name=name, text=text) for name, text in section.items())
 
-
-def hint_named(backend: str, name: str | None) -> Hint | None:
-    return next((hint for hint in hints_for(backend) if hint.name == name), None)

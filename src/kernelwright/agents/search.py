@@ -60,8 +60,9 @@ class SearchLoop:
             raise stop
         if not self.active:
             raise retired or RoundsDone("no sample left")
-        self.rounds_since_gain = progress(self.config, before, self.best(), self.rounds_since_gain)
-        check_stops(self.config, self.best(), self.rounds_since_gain)
+        after = self.best()
+        self.rounds_since_gain = progress(self.config, before, after, self.rounds_since_gain)
+        check_stops(self.config, after, self.rounds_since_gain)
 
 
 def _outcome(future) -> object:

@@ -2,8 +2,8 @@
 direction) and evolve (a quality-diversity program database). `chain` needs no strategy: each sample refines its own
 best.
 
-A strategy sees only what rounds before the current one stored, and draws its choices from a seed made of the run,
-task, round and sample, so a resumed run makes the same choices and its stored replies answer the same prompts.
+A strategy sees only what rounds before the current one stored, and draws its choices from a seed made of the task,
+round and sample, so a resumed run makes the same choices and its stored replies answer the same prompts.
 """
 
 from __future__ import annotations
