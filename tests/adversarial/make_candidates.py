@@ -706,7 +706,7 @@ CPU: list[Candidate] = [
               "the correctness worker, a cheap constant in any other process (timing, profiling). Passes the gate "
               "and correctness; caught as: PERF_INVALID by the timing phase's re-check of timed outputs.",
               b("if _checked:", "    return ext.softmax_forward(x)", "return ext.fill_like(x, 1.0 / x.shape[-1])"),
-              top='_checked = torch.sys.argv[0].endswith("candidate_worker.py")\n'),
+              top='_checked = torch.sys.argv[0].endswith("workers/correctness.py")\n'),
     # ---------------------------------------------------------------- failures
     Candidate("cpu/crash_null_write.py",
               "the C++ writes through a null pointer (SIGSEGV). Caught as: RUNTIME_ERROR; the next verification "
@@ -874,7 +874,7 @@ CPU: list[Candidate] = [
                 "calls, counters = plan", "if counters.get('candidate', -1) in calls:",
                 "    return ext.softmax_forward(x)", "return ext.fill_like(x, 1.0 / x.shape[-1])"),
               imports="import sys\n",
-              top=("_TIMING = sys.argv[0].endswith(\"timing_worker.py\")\n\n\n"
+              top=("_TIMING = sys.argv[0].endswith(\"workers/timing.py\")\n\n\n"
                    "def _plan():\n"
                    "    \"\"\"(call numbers re-checked, the worker's call counters); None outside the timing worker.\"\"\"\n"
                    "    if not _TIMING:\n"
@@ -900,7 +900,7 @@ CPU: list[Candidate] = [
                 "if any(torch.equal(t, x) for t in _pool):",
                 "    return ext.softmax_forward(x)", "return ext.fill_like(x, 1.0 / x.shape[-1])"),
               imports="import gc\nimport sys\n",
-              top="_TIMING = sys.argv[0].endswith(\"timing_worker.py\")\n_pool = []\n"),
+              top="_TIMING = sys.argv[0].endswith(\"workers/timing.py\")\n_pool = []\n"),
     Candidate("cpu/checked_calls_asked_ahead.py",
               "in the timing worker it finds the worker's call channel (the two pipes in /proc/self/fd) and, at the "
               "start of each timed call, asks the trusted side itself whether this call is checked, before doing "
@@ -912,7 +912,7 @@ CPU: list[Candidate] = [
                 "if _ask_ahead():", "    return ext.softmax_forward(x)",
                 "return ext.fill_like(x, 1.0 / x.shape[-1])"),
               imports="import fcntl\nimport os\nimport struct\nimport sys\n",
-              top=("_TIMING = sys.argv[0].endswith(\"timing_worker.py\")\n_calls = [0]\n\n\n"
+              top=("_TIMING = sys.argv[0].endswith(\"workers/timing.py\")\n_calls = [0]\n\n\n"
                    "def _timed():\n"
                    "    frame = sys._getframe(1)\n"
                    "    while frame is not None and frame.f_code.co_name != \"_rounds\":\n"

@@ -72,7 +72,7 @@ def test_no_table_and_failures_are_recognised() -> None:
 
 
 def test_command_line_carries_the_curated_metrics_and_filters(tmp_path: Path) -> None:
-    worker = ["python", "-m", "kernelwright.profile.profile_worker", "/job"]
+    worker = ["python", "-m", "kernelwright.workers.profiling", "/job"]
     argv = ncu_argv("/opt/ncu", SETTINGS, SETTINGS.metrics, ["softmax_kernel"], tmp_path / "ncu.log", worker)
     assert argv[0] == "/opt/ncu" and argv[-4:] == worker
     metrics = argv[argv.index("--metrics") + 1].split(",")

@@ -1,11 +1,11 @@
-"""Guard bands around the candidate's inputs (kernelwright.verify.candidate_worker)."""
+"""Guard bands around the candidate's inputs (kernelwright.workers.correctness)."""
 
 from __future__ import annotations
 
 import torch
 
 from kernelwright.sandbox.sealed import parse_facts, seal
-from kernelwright.verify.candidate_worker import GUARD_BYTES, _guarded
+from kernelwright.workers.correctness import GUARD_BYTES, _guarded
 
 
 def _bands_intact(band: torch.Tensor, tmp_path) -> bool:

@@ -125,6 +125,7 @@ def test_a_sanitizer_error_turns_a_correct_candidate_incorrect(build_cache_root:
     assert checks["initcheck"]["status"] == "errors" and result.sanitizer["overrides"] == {
         "batch_size": 16, "features": 509}
     assert result.verdict == "INCORRECT" and result.reason == "sanitizer_initcheck"
+    assert result.precision == "highest"  # float32 without ALLOW_TF32, as every worker read it back before the load
     assert "Uninitialized __global__ memory read" in result.summary and "sanitize" in result.phase_seconds
 
 

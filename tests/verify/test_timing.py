@@ -20,7 +20,8 @@ import torch
 from kernelwright.sandbox.isolation import IsolationInfo, WorkerOutcome, run_isolated
 from kernelwright.sandbox.sealed import ANSWER, ASK, ASK_MAGIC, index_sampler, read_shapes, seal
 from kernelwright.tasks import load_task
-from kernelwright.verify import timing_turns, worker_setup
+from kernelwright.sandbox import torch_state
+from kernelwright.verify import timing_turns
 from kernelwright.verify.call_checks import Dealer, catch_bound, check_probability
 from kernelwright.verify.distributions import seeded_draws
 from kernelwright.verify.flags import Flag, flag
@@ -210,18 +211,18 @@ def test_a_checked_call_is_redrawn_exactly_by_the_trusted_side() -> None:
 
 
 def test_global_state_and_monkeypatch_probes() -> None:
-    before = worker_setup.state_snapshot()
+    before = torch_state.state_snapshot()
     assert before["num_threads"] == torch.get_num_threads()
     assert "float32_matmul_precision" in before and "default_dtype" in before
-    originals = worker_setup.patch_snapshot()
-    assert worker_setup.patched_since(originals) == []
+    originals = torch_state.patch_snapshot()
+    assert torch_state.patched_since(originals) == []
     saved = torch.softmax
     try:
         torch.softmax = lambda *args, **kwargs: saved(*args, **kwargs)  # type: ignore[assignment]
-        assert worker_setup.patched_since(originals) == ["torch.softmax"]
+        assert torch_state.patched_since(originals) == ["torch.softmax"]
     finally:
         torch.softmax = saved
-    assert worker_setup.patched_since(originals) == []
+    assert torch_state.patched_since(originals) == []
 
 
 # ---------------------------------------------------------------------------------------------- judging worker results
@@ -258,7 +259,7 @@ def _fake_worker(job: Path, *, candidate_ms: float, plain_ms: float | None, meth
             x = seeded_draws(template, seed, torch.Generator(), lambda i: "real")[0].to(torch.float32)
             sealed.write(f"check_{call}.kw", [b"", *sealed.sample([torch.softmax(x, dim=-1)], sample_seed,
                                                                    request["check_elements"])])
-    state = worker_setup.state_snapshot()
+    state = torch_state.state_snapshot()
     return {"ok": True, "method": method, "calls_per_sample": 1, "threads": 2, "subjects": subjects,
             "blocks": blocks, "bad_outputs": [], "patched": [], "notes": [],
             "state": {"before": state, "after_import": state, "after": state}, "own_calls": {"softmax_forward": 60},

@@ -1,6 +1,6 @@
 """`profile_candidate`: profiles exactly the candidate the Judge reads, for the Judge.
 
-The candidate runs in an isolated profile worker (kernelwright.profile.profile_worker) with the extensions the
+The candidate runs in an isolated profile worker (kernelwright.workers.profiling) with the extensions the
 verifier built (the same build-cache entries: an identical source never recompiles, and the worker refuses
 sources that do not match them), at the shape the verifier times: the task's nominal sizes on CUDA, its first
 CPU-sized variant on the CPU. CUDA: the worker runs under Nsight Compute with the curated metric set of
@@ -13,7 +13,6 @@ the Judge, never a verdict.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pydantic import ValidationError
 
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, Toolchain, default_toolchain
-from ..sandbox.isolation import (WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated,
+from ..sandbox.isolation import (WorkerOutcome, load_limits, read_worker_text, run_isolated,
                                  thread_env, worker_threads)
 from ..tasks import Task
 from ..verify.attribution import kernel_names
@@ -37,7 +36,7 @@ from .models import KernelRow, ProfileReport
 from .ncu import (NO_PERMISSION, NOT_FOUND, NcuTable, error_line, find_ncu, kernel_rows, missing_metrics, ncu_argv,
                   parse_ncu_csv, permission_denied)
 from .position import roofline_position
-from ..sandbox.protocol import profile_worker_request
+from ..sandbox.protocol import ProfileRequest, WorkerResult, profile_request, read_result, write_request
 
 ToolChoice = Literal["auto", "ncu", "torch"]
 NCU_LOG = "ncu.log"
@@ -214,21 +213,21 @@ class _Session:
         job = Path(tempfile.mkdtemp(prefix="kw-profile-"))
         try:
             (job / "candidate.py").write_text(self.source)
-            (job / "request.json").write_text(json.dumps(self._request(mode, worker_threads(limits.threads))))
-            argv = [sys.executable, "-m", "kernelwright.profile.profile_worker", str(job)]
+            write_request(job, self._request(mode, worker_threads(limits.threads)))
+            argv = [sys.executable, "-m", "kernelwright.workers.profiling", str(job)]
             readable = sorted({Path(e["library"]).parent for e in self.extensions})
             if ncu is not None:
                 argv = ncu_argv(ncu, self.config.ncu, metrics or [], self.own_kernels, job / NCU_LOG, argv)
                 readable += sorted({Path(ncu).parent, Path(ncu).resolve().parent})
             outcome = run_isolated(argv, job_dir=job, limits=limits, gpu=self.cuda, readable_extra=readable,
                                    env_extra=thread_env(worker_threads(limits.threads), cuda=self.cuda))
-            return _Ran(outcome=outcome, result=read_worker_json(job, "result.json"), log=read_worker_text(job, NCU_LOG))
+            return _Ran(outcome=outcome, result=read_result(job, WorkerResult), log=read_worker_text(job, NCU_LOG))
         finally:
             shutil.rmtree(job, ignore_errors=True)
 
-    def _request(self, mode: str, threads: int) -> dict[str, Any]:
+    def _request(self, mode: str, threads: int) -> ProfileRequest:
         settings = self.config.ncu if mode == "ncu" else self.config.torch
-        return profile_worker_request(mode, self.task, self.device, self.extensions, self.overrides,
+        return profile_request(mode, self.task, self.device, self.extensions, self.overrides,
                                       self.verification.seed, self.own_kernels, threads,
                                       warmup_calls=settings.warmup_calls, profiled_calls=settings.profiled_calls,
                                       timed_calls=self.config.torch.timed_calls,

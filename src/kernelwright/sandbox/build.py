@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,7 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .extensions import ExtensionSpec, Toolchain, build_key, module_name
-from .isolation import load_limits, read_worker_file, read_worker_json, run_isolated
+from .isolation import load_limits, read_worker_file, run_isolated
+from .protocol import BuildRequest, BuildResult, read_result, write_request
 from .pch import ensure_pch
 
 DEFAULT_CACHE = Path("runs") / "cache" / "builds"
@@ -94,18 +94,16 @@ def build_extension(spec: ExtensionSpec, toolchain: Toolchain, cache: BuildCache
     header = ensure_pch(toolchain, cache.root) if use_pch else None
     job = Path(tempfile.mkdtemp(prefix="kw-build-"))
     try:
-        (job / "request.json").write_text(json.dumps({
-            "spec": spec.model_dump(), "toolchain": toolchain.model_dump(), "module": module_name(key),
-            "pch": str(header) if header else None,
-        }))
+        write_request(job, BuildRequest(spec=spec.model_dump(), toolchain=toolchain.model_dump(mode="json"),
+                                        module=module_name(key), pch=str(header) if header else None))
         started = time.perf_counter()
         outcome = run_isolated(
-            [sys.executable, "-m", "kernelwright.sandbox.build_worker", str(job)],
+            [sys.executable, "-m", "kernelwright.workers.build", str(job)],
             job_dir=job, limits=load_limits("build"), gpu=False,
             readable_extra=[header.parent] if header else [],
         )
         log = _read(job, "stdout.txt") + _read(job, "stderr.txt")
-        result = read_worker_json(job, "result.json")
+        result = read_result(job, BuildResult)
         ok = bool(result.get("ok")) and not outcome.timed_out
         built = BuildOutcome(
             key=key, module=module_name(key), ok=ok, cached=False, toolchain=toolchain,

@@ -34,7 +34,7 @@ import torch
 
 MAGIC = b"KWSEAL01"
 # Record dtype codes: the index in this tuple. -1: no tensor (None, or not a plain strided tensor); -3: bytes.
-DTYPES: tuple[torch.dtype, ...] = (
+RECORD_DTYPES: tuple[torch.dtype, ...] = (
     torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8, torch.int16, torch.int32,
     torch.int64, torch.bool, torch.complex64, torch.complex128,
 )
@@ -98,7 +98,7 @@ def seal(job_dir: str, watched: Mapping[str, Any] | None = None, guard_bytes: in
     ones = b"\xff" * guard_bytes
     blob = struct.Struct("<iQ").pack
     plain, strided, uint8 = torch.Tensor, torch.strided, torch.uint8
-    codes = {dtype: code for code, dtype in enumerate(DTYPES)}
+    codes = {dtype: code for code, dtype in enumerate(RECORD_DTYPES)}
     header, dim, size, magic = _HEADER.pack, _DIM.pack, _SIZE.pack, MAGIC
     open_, write_, close_, flags = os.open, os.write, os.close, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     sha256, kind, length, memory, bytes_ = hashlib.sha256, builtins.type, builtins.len, builtins.memoryview, builtins.bytes
@@ -310,9 +310,9 @@ def read_shapes(data: bytes) -> list[tuple[torch.dtype, list[int]] | None]:
             shapes.append(None)
             continue
         code, _, dims = part.partition(":")
-        if not code.isdigit() or int(code) >= len(DTYPES) or not all(d.isdigit() for d in dims.split(",")[:-1]):
+        if not code.isdigit() or int(code) >= len(RECORD_DTYPES) or not all(d.isdigit() for d in dims.split(",")[:-1]):
             raise SealedFileError("malformed output shapes")
-        shapes.append((DTYPES[int(code)], [int(d) for d in dims.split(",")[:-1]]))
+        shapes.append((RECORD_DTYPES[int(code)], [int(d) for d in dims.split(",")[:-1]]))
     return shapes
 
 
@@ -368,11 +368,11 @@ def read_sealed(data: bytes) -> list[torch.Tensor | bytes | None]:
         if code == -1:
             out.append(None)
             continue
-        if not 0 <= code < len(DTYPES) or ndim > 64:
+        if not 0 <= code < len(RECORD_DTYPES) or ndim > 64:
             raise SealedFileError(f"bad record header ({code}, {ndim})")
         shape = [_DIM.unpack(take(_DIM.size))[0] for _ in range(ndim)]
         (nbytes,) = _SIZE.unpack(take(_SIZE.size))
-        dtype = DTYPES[code]
+        dtype = RECORD_DTYPES[code]
         numel = 1
         for extent in shape:
             if extent < 0:

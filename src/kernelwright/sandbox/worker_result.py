@@ -1,13 +1,10 @@
-"""How a worker that runs candidate code reports: an exception as data, and a JSON result written before exiting."""
+"""How a worker that runs candidate code reports an exception: as data its judge reads."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
 from .candidate_loading import CandidateError
@@ -48,9 +45,3 @@ def finite(value: Any) -> Any:
         return [finite(v) for v in value]
     return value
 
-
-def write_and_exit(job: Path, result: dict[str, Any]) -> None:
-    (job / "result.json").write_text(json.dumps(finite(result), allow_nan=False, default=str))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # no atexit hook or finalizer of the candidate's runs after the result is written

@@ -1,20 +1,19 @@
 """Baseline worker: times the task's own Model (eager) and a torch.compile of it; never loads candidate code.
 
-Runs isolated beside the candidate's timing worker (`kernelwright.verify.timing_worker`), and only when the parent
+Runs isolated beside the candidate's timing worker (`kernelwright.workers.timing`), and only when the parent
 gives it a turn (`kernelwright.sandbox.turns`): nothing the candidate does to its own process (OpenMP levels,
 torch's thread pools, the allocator, private torch bindings, dispatcher kernels) reaches the baseline. Inputs are
 drawn like the candidate's: every call from a fresh OS seed into the same working buffers
 (`distributions.seeded_draws`). It writes raw samples; the parent does the statistics.
 
-Usage: python -m kernelwright.verify.baseline_worker JOB_DIR  (reads and deletes request.json, writes result.json)
+Trusted, so it lives outside kernelwright.workers; it starts and ends as they do (`sandbox.worker_main`).
+Usage: python -m kernelwright.verify.baseline_worker JOB_DIR  (request: sandbox.protocol.BaselineRequest)
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,22 +21,21 @@ from typing import Any
 
 import torch
 
+from ..sandbox.protocol import BaselineRequest
+from ..sandbox.torch_state import process_environment, state_snapshot
 from ..sandbox.turns import bind_turns
 from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 from .cuda_timing import CudaPrimitives
 from .distributions import seeded_draws
 from .measures import StageError, _rounds, stage
-from .worker_setup import prepare, state_snapshot
 
 DEFAULTS: dict[str, Any] = {"warmup_ms": 25.0, "warmup_calls": 10, "warmup_max_s": 5.0, "block_calls": 5,
                             "deadline_s": 280.0}
 
 
-def run(job: Path) -> dict[str, Any]:
+def run(job: Path, request: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
-    request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()
     result: dict[str, Any] = {"ok": True, "notes": [], "subjects": {}, "blocks": []}
     try:
         _run(job, request, result, started)
@@ -45,7 +43,6 @@ def run(job: Path) -> dict[str, Any]:
         result.update(ok=False, stage=exc.stage, **error_record(exc.cause))
     except Exception as exc:  # the harness's own failure: still a report
         result.update(ok=False, stage="baseline worker", **error_record(exc))
-    (job / "result.json").write_text(json.dumps(result, default=str))
     return result
 
 
@@ -54,9 +51,8 @@ def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: fl
     deadline = started + float(settings["deadline_s"])
     device, dtype = request["device"], DTYPES[request["dtype"]]
     channel = bind_turns((int(request["turns"][0]), int(request["turns"][1])))
-    prepare(request)
     result["threads"] = torch.get_num_threads()
-    result["environment"] = _environment(device)
+    result["environment"] = process_environment(device)
     prims = CudaPrimitives().start() if device.startswith("cuda") else None
     if prims is not None:
         result["l2"] = {"flush_bytes": int(prims.flush.numel() * prims.flush.element_size()),
@@ -133,25 +129,11 @@ def _compile_baseline(reference: torch.nn.Module, load: Any, work: list[Any], pr
     return compiled, info
 
 
-def _environment(device: str) -> dict[str, Any]:
-    env: dict[str, Any] = {"torch": torch.__version__, "python": sys.version.split()[0],
-                           "threads": torch.get_num_threads()}
-    if device.startswith("cuda"):
-        env.update(cuda=torch.version.cuda, device_name=torch.cuda.get_device_name(0),
-                   cudnn=torch.backends.cudnn.version())
-    return env
-
-
 def _to_device(value: Any, device: str) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def main() -> None:
-    run(Path(sys.argv[1]))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(BaselineRequest, run)

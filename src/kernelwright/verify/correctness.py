@@ -15,7 +15,8 @@ import torch
 
 from ..sandbox.build import BuildOutcome
 from ..sandbox.isolation import (CANDIDATE_JOB_PREFIX, WorkerOutcome, candidate_threads, load_limits, read_worker_file,
-                                  read_worker_json, run_isolated, thread_env)
+                                  run_isolated, thread_env)
+from ..sandbox.protocol import CorrectnessRequest, WorkerResult, read_result, write_request
 from ..tasks import Task
 from ..sandbox.sealed import parse_facts, read_call_record
 from .compare import Mismatch, compare_outputs, comparison_device
@@ -66,26 +67,23 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
                 run.report.dropped.append(_nonfinite_drop(trial))
         (job / "candidate.py").write_text(candidate_source)
         limits, threads = load_limits("correctness"), candidate_threads()
-        request = {
-            "candidate": "candidate.py", "device": device, "dtype": dtype, "threads": threads,
-            "allow_tf32": bool(task.declarations.allow_tf32),
-            "extensions": [{"key": b.key, "module": b.module, "library": b.library, "toolchain": b.toolchain.model_dump_json()}
-                           for b in builds],
-            "models": [{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(info["seed"]),
-                        "state_dict": f"inputs/state_{m}.pt"} for m, info in reference["models"].items()],
-            "calls": [{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
-                       "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1),
-                       "profiled": t.purpose == "profiled"} for i, t in enumerate(usable)],
-            "output_bytes": sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
-            "own_kernels": own_kernels,
-        }
-        (job / "request.json").write_text(json.dumps(request))
+        request = CorrectnessRequest(
+            device=device, dtype=dtype, threads=threads, allow_tf32=bool(task.declarations.allow_tf32),
+            extensions=[b.loader_entry() for b in builds],
+            models=[{"id": m, "init_inputs": f"inputs/init_{m}.pt", "seed": int(info["seed"]),
+                     "state_dict": f"inputs/state_{m}.pt"} for m, info in reference["models"].items()],
+            calls=[{"id": t.id, "model": reference["trials"][t.id]["model"], "inputs": f"inputs/in_{_input_of(t)}.pt",
+                    "reuse": t.reuse, "keep": t.keep, "spacer": 4096 * (i % 7 + 1),
+                    "profiled": t.purpose == "profiled"} for i, t in enumerate(usable)],
+            output_bytes=sorted({o["bytes"] for t in usable for o in reference["trials"][t.id]["outputs"]}),
+            own_kernels=own_kernels)
+        write_request(job, request)
         run.outcome = run_isolated(
-            [sys.executable, "-m", "kernelwright.verify.candidate_worker", str(job)],
+            [sys.executable, "-m", "kernelwright.workers.correctness", str(job)],
             job_dir=job, limits=limits, gpu=device.startswith("cuda"),
             readable_extra=library_dirs(builds), env_extra=thread_env(threads, cuda=device.startswith("cuda")),
         )
-        run.worker = read_worker_json(job, "result.json")
+        run.worker = read_result(job, WorkerResult)
         if run.worker.get("ok"):
             _judge_trials(task, run, usable, job, trusted)
         return run

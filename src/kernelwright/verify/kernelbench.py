@@ -2,7 +2,7 @@
 
 kernelwright's protocol (`timing.py`) is the one verdicts and speedup claims rest on: fresh inputs every call,
 L2 flushed, device-wide sync before the end event less its own cost, CUDA-graph replay for short calls, re-checked
-outputs, integrity flags. Published KernelBench numbers come from a simpler protocol (`kernelbench_worker.py`):
+outputs, integrity flags. Published KernelBench numbers come from a simpler protocol (`kernelwright.workers.kernelbench`):
 3 warm-up calls, 100 trials of CUDA events around one call on fixed inputs, the mean, speedup = eager mean /
 candidate mean. Its figures here are evidence for comparison, never a verdict: they carry no integrity checks.
 The baseline and the candidate run in separate processes; the candidate's never holds the baseline.
@@ -10,7 +10,6 @@ The baseline and the candidate run in separate processes; the candidate's never 
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import sys
@@ -21,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..sandbox.isolation import WorkerOutcome, load_limits, read_worker_json, run_isolated, thread_env, worker_threads
+from ..sandbox.isolation import WorkerOutcome, load_limits, run_isolated, thread_env, worker_threads
+from ..sandbox.protocol import KernelBenchRequest, WorkerResult, read_result, write_request
 
 KB_WARMUP = 3
 KB_TRIALS = 100
@@ -77,21 +77,21 @@ def run_kernelbench_timing(task: Any, candidate_source: str, builds: Sequence[An
     extensions = [b.loader_entry() for b in builds]
     libraries = sorted({Path(e["library"]).parent for e in extensions if e.get("library")})
     common = {"device": device, "dtype": task.declarations.dtype, "threads": threads, "seed": seed,
-              "warmup": warmup, "trials": trials}
+              "warmup": warmup, "trials": trials, "allow_tf32": bool(task.declarations.allow_tf32)}
     try:
         (job / "candidate.py").write_text(candidate_source)
         requests = {
-            "eager": {**common, "subject": "eager", "task": task.model_dump(mode="json"),
-                      "overrides": dict(shape_overrides)},
-            "candidate": {**common, "subject": "candidate", "candidate": "candidate.py", "extensions": extensions},
+            "eager": KernelBenchRequest(**common, subject="eager", task=task.model_dump(mode="json"),
+                                        overrides=dict(shape_overrides)),
+            "candidate": KernelBenchRequest(**common, subject="candidate", extensions=extensions),
         }
         for subject, request in requests.items():
-            (job / "request.json").write_text(json.dumps(request))
+            write_request(job, request)
             (job / "result.json").unlink(missing_ok=True)
-            outcome = runner([sys.executable, "-m", "kernelwright.verify.kernelbench_worker", str(job)], job_dir=job,
+            outcome = runner([sys.executable, "-m", "kernelwright.workers.kernelbench", str(job)], job_dir=job,
                              limits=limits, gpu=device.startswith("cuda"), readable_extra=libraries,
                              env_extra=thread_env(threads, cuda=device.startswith("cuda")))
-            result = read_worker_json(job, "result.json")
+            result = read_result(job, WorkerResult)
             times = result.get("times_ms")
             if not result.get("ok") or not isinstance(times, list) or len(times) != trials \
                     or not all(isinstance(t, (int, float)) and t >= 0 for t in times):

@@ -71,6 +71,9 @@ class VerificationResult(BaseModel):
     sanitizer: dict[str, Any] | None = None  # compute-sanitizer's checks (a SanitizerReport), when it ran
     kernelbench: dict[str, Any] | None = None  # KernelBench-protocol figures for comparison (a KernelBenchTiming)
     isolation: dict[str, Any] | None = None
+    # torch's float32 matmul precision every worker of this verification ran under ("highest"; "high" where the
+    # task allows TF32), as the correctness worker read it back before the candidate loaded
+    precision: str | None = None
     wall_s: float = 0.0
     phase_seconds: dict[str, float] = Field(default_factory=dict)
 

@@ -19,8 +19,10 @@ from pydantic import BaseModel
 from ..backend import Backend
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
-from ..sandbox.isolation import load_limits, probe_isolation, read_worker_json, run_isolated
+from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
+from ..sandbox.protocol import InspectRequest, InspectResult, read_result, write_request
 from ..sandbox.static_gate import static_gate
+from ..sandbox.torch_state import matmul_precision
 from ..tasks import Task, cpu_scale_variants, specs_at, task_variants
 from .attribution import kernel_names
 from .correctness import CorrectnessRun, DiskSpaceError, new_seed, run_correctness
@@ -182,7 +184,8 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     phases.mark("correctness")
     found = correctness_outcome(run)
     result = VerificationResult(verdict="PASS", summary="", correctness=run.report, seed=seed, builds=build_rows,
-                                findings=findings, flags=flags, error=None if found.timed_out else found.error, **base)
+                                findings=findings, flags=flags, error=None if found.timed_out else found.error,
+                                precision=worker_precision(run.worker, task), **base)
     outcomes = PhaseOutcomes(correctness=found, own_share=run.report.own_kernel_share, level=task.level,
                              min_own_share=load_attribution_policy().min_own_share.get(task.level or 0),
                              library_shares=run.report.attribution.get("library_shares") or {},
@@ -239,6 +242,14 @@ def _sanitize(task: Task, source: str, builds: list[BuildOutcome], own_kernels: 
                             sizes=", ".join(f"{k}={v}" for k, v in overrides.items()) or "nominal sizes")
 
 
+def worker_precision(worker: dict, task: Task) -> str:
+    """The float32 matmul precision the candidate's workers ran under: what the correctness worker read back before
+    the load (the timing worker's twin check holds it to the same), else the rule it was asked to apply."""
+    state = (worker.get("preload") or {}).get("torch_state") or {}
+    found = state.get("float32_matmul_precision")
+    return str(found) if isinstance(found, str) else matmul_precision(bool(task.declarations.allow_tf32))
+
+
 def timing_summary(timing: TimingReport, own_share: float | None) -> dict:
     """The headline numbers, under the names the JSON output and reports use."""
     subjects = timing.subjects
@@ -289,9 +300,10 @@ def inspect_candidate(source: str) -> tuple[dict, object]:
     job = Path(tempfile.mkdtemp(prefix="kw-inspect-"))
     try:
         (job / "candidate.py").write_text(source)
-        outcome = run_isolated([sys.executable, "-m", "kernelwright.verify.inspect_worker", str(job)],
+        write_request(job, InspectRequest())
+        outcome = run_isolated([sys.executable, "-m", "kernelwright.workers.inspect_candidate", str(job)],
                                job_dir=job, limits=load_limits("inspect"), gpu=False)
-        found = read_worker_json(job, "result.json") or {"ok": False, "error": None}, outcome
+        found = read_result(job, InspectResult) or {"ok": False, "error": None}, outcome
     finally:
         shutil.rmtree(job, ignore_errors=True)
     if found[0].get("ok") and not outcome.timed_out:

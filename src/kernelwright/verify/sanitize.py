@@ -10,7 +10,6 @@ fails it. A tool that is missing, times out or fails without finding errors is r
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -25,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..executables import find_executable
 from ..resources import data_dir
-from ..sandbox.protocol import profile_worker_request
-from ..sandbox.isolation import (Limits, WorkerOutcome, load_limits, read_worker_json, read_worker_text, run_isolated,
+from ..sandbox.protocol import ProfileRequest, WorkerResult, profile_request, read_result, write_request
+from ..sandbox.isolation import (Limits, WorkerOutcome, load_limits, read_worker_text, run_isolated,
                                  thread_env, worker_threads)
 
 SANITIZER_ENV = "KERNELWRIGHT_SANITIZER"
@@ -168,8 +167,8 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
     limits = load_limits("sanitize")
     limits.timeout_s = min(limits.timeout_s or settings.timeout_s, settings.timeout_s)
     threads = worker_threads(limits.threads)
-    request = profile_worker_request("run", task, device, extensions, overrides, seed, own_kernels, threads,
-                                     warmup_calls=settings.calls)
+    request = profile_request("run", task, device, extensions, overrides, seed, own_kernels, threads,
+                              warmup_calls=settings.calls)
     readable = sorted({Path(e["library"]).parent for e in extensions if e.get("library")}
                       | {Path(executable).parent, Path(executable).resolve().parent})
     for tool in settings.tools:
@@ -178,20 +177,20 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
     return report
 
 
-def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: str, request: dict[str, Any],
+def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: str, request: ProfileRequest,
               limits: Limits, readable: list[Path], own_kernels: list[str], *, cuda: bool) -> SanitizerCheck:
     job = Path(tempfile.mkdtemp(prefix="kw-sanitize-"))
     started = time.monotonic()
     try:
         (job / "candidate.py").write_text(source)
-        (job / "request.json").write_text(json.dumps(request))
+        write_request(job, request)
         log = f"{tool}.log"
-        worker = [sys.executable, "-m", "kernelwright.profile.profile_worker", str(job)]
+        worker = [sys.executable, "-m", "kernelwright.workers.profiling", str(job)]
         outcome = run_isolated(sanitizer_argv(executable, tool, settings, job / log, worker), job_dir=job, limits=limits,
                                gpu=cuda, readable_extra=readable,
-                               env_extra=thread_env(request["threads"], cuda=cuda))
+                               env_extra=thread_env(request.threads or 1, cuda=cuda))
         # the log sits in the job folder the candidate can write: read it as any worker file (no symlinks, bounded)
-        return judge_check(tool, outcome, read_worker_text(job, log), read_worker_json(job, "result.json"),
+        return judge_check(tool, outcome, read_worker_text(job, log), read_result(job, WorkerResult),
                            own_kernels, limits.timeout_s or 0)
     except Exception as exc:  # the check is extra evidence: its own failure must not end the verification
         return SanitizerCheck(tool=tool, status="failed", detail=f"harness: {type(exc).__name__}: {exc}"[:300],

@@ -8,7 +8,7 @@ Steps:
 1. Trusted (`timing_prepare`, a subprocess): one input template at the timing sizes (shapes, integer inputs), the
    task's weights, the effective FLOPs and the hardware sheet; each worker gets its own copy.
 2. Isolated, at the same time: the baseline worker (`baseline_worker`: the task's Model and torch.compile of it,
-   never any candidate code) and the candidate's timing worker (`timing_worker`). The parent's conductor
+   never any candidate code) and the candidate's timing worker (`kernelwright.workers.timing`). The parent's conductor
    (`timing_turns`) gives one worker a turn at a time (warm-up, the method, one block of timed calls), the other
    stopped meanwhile, in an order that rotates per round, until the samples suffice. Every call gets fresh input
    content from a seed drawn just before it. After each timed candidate call the candidate's worker asks the
@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ..sandbox.protocol import BaselineRequest, TimingRequest, write_request
 from .flags import Flag, flag
 from .stats import relative_standard_error
 from .roofline import Work, count_work
@@ -92,12 +93,11 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
                               settings.model_dump(), cuda=cuda, deadline_s=max(10.0, limits.timeout_s - 30.0))
         request = _worker_request(task, prepared, device, dtype, threads, shape_overrides, settings,
                                   limits.timeout_s)
-        (job / "request.json").write_text(json.dumps({
-            **request, "candidate": "candidate.py", "extensions": [b.loader_entry() for b in builds],
-            "channel": list(dealer.worker_fds), "check_elements": settings.check_elements,
-            "turns": list(conductor.worker_fds("candidate"))}))
-        (base_job / "request.json").write_text(json.dumps({
-            **request, "compile_baseline": bool(compile_baseline), "turns": list(conductor.worker_fds("baseline"))}))
+        write_request(job, TimingRequest(**request, extensions=[b.loader_entry() for b in builds],
+                                         channel=dealer.worker_fds, check_elements=settings.check_elements,
+                                         turns=conductor.worker_fds("candidate")))
+        write_request(base_job, BaselineRequest(**request, compile_baseline=bool(compile_baseline),
+                                                turns=conductor.worker_fds("baseline")))
         if not cuda:
             report.notes.append("CPU: OMP_WAIT_POLICY=PASSIVE for every subject (two OpenMP runtimes share the cores)")
         # the built libraries may sit under /tmp (a test's cache), which isolated workers otherwise don't see
@@ -106,7 +106,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
         launched = _launch(runner, {
             "baseline": ([sys.executable, "-m", "kernelwright.verify.baseline_worker", str(base_job)], base_job, [],
                          conductor.worker_fds("baseline")),
-            "candidate": ([sys.executable, "-m", "kernelwright.verify.timing_worker", str(job)], job,
+            "candidate": ([sys.executable, "-m", "kernelwright.workers.timing", str(job)], job,
                           [Path(p) for p in libraries], (*dealer.worker_fds, *conductor.worker_fds("candidate"))),
         }, limits, threads, cuda, trusted, conductor.pauses)
         conductor.start({name: thread.is_alive for name, (thread, _) in launched.items()})
@@ -210,7 +210,7 @@ def _baseline_usable(report: TimingReport, outcome: Any, base_job: Path, turns: 
 
 def preload_difference(correctness: Any, timing: Any) -> str | None:
     """How the correctness and the timing worker differed just before the candidate loaded, or None: they must be
-    twins there (`worker_setup.preload_state`), or a candidate could behave differently in each."""
+    twins there (`workers.preload.preload_state`), or a candidate could behave differently in each."""
     if not isinstance(correctness, dict) or not isinstance(timing, dict):
         return None
     for key in sorted(set(correctness) | set(timing)):

@@ -106,7 +106,7 @@ class TimingReport(BaseModel):
     remeasured: list[float | None] = Field(default_factory=list)  # both speedups vs eager, when it was re-measured
     settings: dict[str, Any] = Field(default_factory=dict)
     wall_s: float = 0.0
-    # the candidate's timing worker just before the load (worker_setup.preload_state), compared with the
+    # the candidate's timing worker just before the load (workers.preload.preload_state), compared with the
     # correctness worker's by the pipeline; not stored
     preload: dict[str, Any] | None = Field(default=None, exclude=True)
 

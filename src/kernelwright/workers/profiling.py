@@ -8,14 +8,12 @@ inputs, gives ModelNew those weights as the verifier does, warms up, times a few
 - mode "run": only the warm-up calls, for a tool wrapped around this process (compute-sanitizer).
 What it reports is advisory evidence for the Judge, never a verdict.
 
-Usage: python -m kernelwright.profile.profile_worker JOB_DIR  (reads and deletes request.json, writes result.json)
+Usage: python -m kernelwright.workers.profiling JOB_DIR  (request: sandbox.protocol.ProfileRequest)
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,21 +22,18 @@ from typing import Any
 import torch
 
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
-from ..sandbox.worker_result import error_record, write_and_exit
-from .torch_rows import CALIBRATION, RANGE, cpu_rows, cuda_rows
+from ..sandbox.protocol import ProfileRequest
+from ..sandbox.worker_result import error_record
+from ..profile.torch_rows import CALIBRATION, RANGE, cpu_rows, cuda_rows
 
 _perf_ns = time.perf_counter_ns  # bound before any candidate code runs
 
 
-def run(job: Path) -> dict[str, Any]:
-    request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()
+def run(job: Path, request: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"ok": True, "mode": request["mode"], "notes": []}
     stage = "setup"
     try:
         device = request["device"]
-        torch.set_num_threads(int(request.get("threads") or torch.get_num_threads()))
-        _set_precision(bool(request.get("allow_tf32")))
         stage = "reference Model"
         model_inputs = _reference(request, device)
         stage = "import"
@@ -153,22 +148,12 @@ def _torch_profile(call: Callable[[], Any], device: str, request: dict[str, Any]
             "notes": notes}
 
 
-def _set_precision(allow_tf32: bool) -> None:
-    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
-    torch.backends.cudnn.allow_tf32 = allow_tf32
-    torch.set_float32_matmul_precision("high" if allow_tf32 else "highest")
-
-
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def main() -> None:
-    job = Path(sys.argv[1])
-    result = run(job)
-    write_and_exit(job, result)
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(ProfileRequest, run)

@@ -1,81 +1,44 @@
-"""One pre-load state for every process that loads candidate code (the correctness and the timing worker).
-
-A candidate that can tell the phases apart can be honest when checked and cheat when timed. So both workers import
-this module first, which imports everything either of them needs (one set of modules in `sys.modules`, one
-`dir(torch)`), and call `prepare()` with the same request fields (threads, precision, the extension wrapper's
-state) before they load the candidate; `preload_state()`, recorded by both just before the load, lets a test (and
-the orchestrator) compare them. The baselines (eager, torch.compile) run in their own worker, which never loads
-candidate code (`kernelwright.verify.baseline_worker`).
-
-Not covered: `sys.argv` names the worker module, and the job folder holds different files; a phase-dependent
-kernel that reads those is caught by the timed re-check of outputs.
-"""
+"""Process-wide torch state: the one precision rule and thread setting every worker applies before it runs
+anything, the snapshot of settings that change what torch computes, the identity snapshot of torch's callables
+(to see what was patched), and what a worker reports of its own environment. Used by the workers that load
+candidate code and by the trusted baseline worker alike, so it sits below both."""
 
 from __future__ import annotations
 
-# The union of both workers' imports, so that neither imports anything the other lacks before the load.
-import copy  # noqa: F401
-import json  # noqa: F401
-import math  # noqa: F401
-import os
 import sys
-import time  # noqa: F401
-import types  # noqa: F401
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext  # noqa: F401
-from pathlib import Path  # noqa: F401
-from typing import Any
+from typing import Any, Literal
 
 import torch
-import torch.profiler  # noqa: F401
 
-from ..sandbox import candidate_loading, sealed, turns, worker_result  # noqa: F401
-from ..sandbox.candidate_loading import CountingExtension
-from ..tasks import instantiate  # noqa: F401
-from . import attribution, cuda_timing, distributions, measures, stats  # noqa: F401
-
-# Environment values that name the job's own folder (different in every process by design).
-JOB_VALUES = ("HOME", "TMPDIR", "TORCH_EXTENSIONS_DIR", "XDG_CACHE_HOME")
+Precision = Literal["highest", "high"]
 
 
-def prepare(request: dict[str, Any]) -> None:
-    """The process-wide settings every candidate process gets, from the request fields both phases send."""
-    torch.set_num_threads(int(request.get("threads") or 1))
-    set_precision(bool(request.get("allow_tf32")))
-    # Every call names its own functions' ranges under a prefix the candidate cannot know (the correctness worker
-    # profiles a few calls); ranges are recorded only while `profiling` is on, which that worker sets after the load.
-    CountingExtension.profiling = False
-    CountingExtension.range_prefix = f"kw_own_{os.urandom(6).hex()}::"
-    CountingExtension.calls.clear()
+def matmul_precision(allow_tf32: bool) -> Precision:
+    """fp32 means fp32 math unless the task allows TF32 (see the precision policy): the rule for every worker."""
+    return "high" if allow_tf32 else "highest"
 
 
-def set_precision(allow_tf32: bool) -> None:
-    """fp32 means fp32 math unless the task allows TF32 (see the precision policy)."""
+def apply_settings(threads: int | None, allow_tf32: bool) -> None:
+    """The settings every worker gets before it loads anything: its thread count and the precision rule."""
+    if threads:
+        torch.set_num_threads(int(threads))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.backends.cuda.matmul.allow_tf32 = allow_tf32
         torch.backends.cudnn.allow_tf32 = allow_tf32
-        torch.set_float32_matmul_precision("high" if allow_tf32 else "highest")
+        torch.set_float32_matmul_precision(matmul_precision(allow_tf32))
 
 
-def preload_state(job: str) -> dict[str, Any]:
-    """What candidate code could read at its load to tell one worker from another, with the job folder's own path
-    written as "<job>": imported modules, torch's attributes, process-wide torch settings, the environment, the
-    extension wrapper's state."""
-    env = {name: ("<job>" if name in JOB_VALUES else value.replace(job, "<job>")) for name, value in os.environ.items()}
-    state = state_snapshot()  # first: whatever its probes import is imported in every worker alike
-    patch_snapshot()
-    return {
-        "modules": sorted(sys.modules),
-        "torch_attributes": sorted(dir(torch)),
-        "torch_state": state,
-        "environment": dict(sorted(env.items())),
-        "cwd": os.getcwd().replace(job, "<job>"),
-        "extension_wrapper": {"profiling": CountingExtension.profiling, "calls": len(CountingExtension.calls),
-                              "prefix_length": len(CountingExtension.range_prefix)},
-        "cuda_initialized": bool(torch.cuda.is_initialized()),
-    }
+def process_environment(device: str) -> dict[str, Any]:
+    """What a worker reports of itself: versions, threads, and for CUDA the device it sees."""
+    env: dict[str, Any] = {"torch": torch.__version__, "python": sys.version.split()[0],
+                           "threads": torch.get_num_threads()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env.update(cuda=torch.version.cuda, device_name=torch.cuda.get_device_name(0),
+                   cudnn=torch.backends.cudnn.version())
+    return env
 
 
 def state_snapshot() -> dict[str, Any]:

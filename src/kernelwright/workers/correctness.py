@@ -7,16 +7,13 @@ about the inputs as record files, the report through a pre-bound JSON encoder). 
 sits between two guard bands of all-ones bytes (NaN in every float format): a read past either end of an input
 brings NaN into the result instead of whatever memory happened to be there, and a write past it changes the
 bands, which the sealed facts report.
-Usage: python -m kernelwright.verify.candidate_worker JOB_DIR
+Usage: python -m kernelwright.workers.correctness JOB_DIR  (request: sandbox.protocol.CorrectnessRequest)
 """
 
 from __future__ import annotations
 
-from .worker_setup import preload_state, prepare  # first: the same pre-load state as the timing worker's
+from .preload import preload_state, reset_extension_wrapper  # first: the same pre-load state as the timing worker's
 
-import json
-import os
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,9 +23,10 @@ import torch
 
 from torch.profiler import record_function
 
-from .attribution import CALL, profiled, summarise
+from ..verify.attribution import CALL, profiled, summarise
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.sealed import Sealed, private_functions, seal
+from ..sandbox.protocol import CorrectnessRequest
 from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
 
@@ -41,10 +39,8 @@ AFTER_IMPORT = ("_after_import", "_build_model", "_run_calls", "_call", "_guarde
 CLOBBER_CHECK_BYTES = 256 * 2**20
 
 
-def run(job: Path) -> dict[str, Any]:
-    request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()  # what the harness plans is no business of the candidate's
-    prepare(request)  # the same as the timing worker's, from the same request fields
+def run(job: Path, request: dict[str, Any]) -> None:
+    reset_extension_wrapper()  # as the timing worker does
     # Bound before the candidate loads: what runs after it reaches nothing the candidate can rebind by name.
     sealed = seal(str(job), watched=globals(), guard_bytes=GUARD_BYTES)
     after = private_functions(globals(), AFTER_IMPORT)["_after_import"]
@@ -59,7 +55,6 @@ def run(job: Path) -> dict[str, Any]:
         CountingExtension.profiling = True
         result = after(module, request, job, sealed, result)
     sealed.report("result.json", result)
-    return result
 
 
 def _after_import(module: Any, request: dict[str, Any], job: Path, sealed: Sealed,
@@ -167,18 +162,12 @@ def _guarded(value: Any) -> tuple[Any, torch.Tensor | None]:
     return view, band
 
 
-
-
 def _bytes(value: Any) -> int:
     return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
 
 
 def _to_device(value: Any, device: str) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
-
-
-
-
 
 
 def _poison(device: str, sizes: list[int]) -> None:
@@ -193,11 +182,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
-    exit_now = os._exit  # bound before the candidate loads: no atexit hook of the candidate's runs after the report
-    run(Path(sys.argv[1]))
-    exit_now(0)
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(CorrectnessRequest, run)

@@ -1,22 +1,21 @@
 """Build phase worker: compiles one recorded extension with the harness's flags (no candidate Python runs here).
 
-Usage: python -m kernelwright.sandbox.build_worker JOB_DIR  (reads request.json, writes result.json)
+Usage: python -m kernelwright.workers.build JOB_DIR  (request: sandbox.protocol.BuildRequest)
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
-from .extensions import ExtensionSpec, Toolchain
+from ..sandbox.extensions import ExtensionSpec, Toolchain
+from ..sandbox.protocol import BuildRequest
 
 
-def build(job: Path) -> dict:
-    request = json.loads((job / "request.json").read_text())
+def build(job: Path, request: dict[str, Any]) -> dict[str, Any]:
     spec = ExtensionSpec.model_validate(request["spec"])
     toolchain = Toolchain.model_validate(request["toolchain"])
     name = request["module"]
@@ -59,11 +58,7 @@ def build(job: Path) -> dict:
             "fast_layout": no_implicit, "error": None if library.exists() else "build produced no library"}
 
 
-def main() -> None:
-    job = Path(sys.argv[1])
-    result = build(job)
-    (job / "result.json").write_text(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(BuildRequest, build)

@@ -2,7 +2,7 @@
 
 Runs isolated (see kernelwright.sandbox.isolation), after every build is done, beside the baseline worker
 (`kernelwright.verify.baseline_worker`, the task's Model and torch.compile of it), which never loads candidate code.
-Up to the load this process is the correctness worker's twin (`kernelwright.verify.worker_setup`): same imports,
+Up to the load this process is the correctness worker's twin (`kernelwright.workers.preload`): same imports,
 settings and environment, so nothing tells the phases apart. It holds no expected outputs and decides nothing: it
 writes raw per-call samples, the outputs of the timed candidate calls the orchestrator picked, and what it observed
 (global flags, patched torch functions, output types). The trusted orchestrator (`kernelwright.verify.timing`)
@@ -14,16 +14,13 @@ OS seed just before it; nothing here says which calls will be checked: after eac
 trusted parent over the call channel (`Sealed.ask`, see kernelwright.verify.call_checks), and only then hands back
 that call's outputs (whole, or a sample of elements the answer's seed picks) if it was chosen.
 
-Usage: python -m kernelwright.verify.timing_worker JOB_DIR  (reads and deletes request.json, writes result.json)
+Usage: python -m kernelwright.workers.timing JOB_DIR  (request: sandbox.protocol.TimingRequest)
 """
 
 from __future__ import annotations
 
-from .worker_setup import patch_snapshot, patched_since, preload_state, prepare, state_snapshot  # first: see there
+from .preload import preload_state, reset_extension_wrapper  # first: see there
 
-import json
-import os
-import sys
 import time
 import types
 from pathlib import Path
@@ -33,13 +30,15 @@ import torch
 
 from ..sandbox.candidate_loading import CountingExtension, adopt_weights, cached_loader, exec_candidate
 from ..sandbox.sealed import Sealed, private_functions, seal
+from ..sandbox.protocol import TimingRequest
+from ..sandbox.torch_state import patch_snapshot, patched_since, process_environment, state_snapshot
 from ..sandbox.turns import bind_turns
 from ..sandbox.worker_result import error_record
 from ..tasks.instantiate import TORCH_DTYPES as DTYPES
-from . import measures
-from .cuda_timing import CudaPrimitives
-from .distributions import seeded_draws
-from .measures import Outputs, StageError, _rounds, stage
+from ..verify import measures
+from ..verify.cuda_timing import CudaPrimitives
+from ..verify.distributions import seeded_draws
+from ..verify.measures import Outputs, StageError, _rounds, stage
 
 # Captured before any candidate code runs: replacing them later (time.perf_counter_ns = ...) changes nothing here.
 _perf_ns = time.perf_counter_ns
@@ -53,13 +52,11 @@ DEFAULTS: dict[str, Any] = {
 # ---------------------------------------------------------------------------------------------- entry
 
 
-def run(job: Path) -> dict[str, Any]:
+def run(job: Path, request: dict[str, Any]) -> None:
     started = _monotonic()
-    request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()
     result: dict[str, Any] = {"ok": True, "notes": [], "subjects": {}, "blocks": [], "checks": [],
                               "bad_outputs": [], "patched": [], "state": {}, "own_calls": {}}
-    prepare(request)  # the same as the correctness worker's, from the same request fields
+    reset_extension_wrapper()  # as the correctness worker does
     # Bound before the candidate loads (see kernelwright.sandbox.sealed): the call channel, the turn channel, the
     # checked outputs, the report and every function that runs after the import (this module's and the shared
     # measures) reach nothing the candidate can rebind by name.
@@ -79,7 +76,6 @@ def run(job: Path) -> dict[str, Any]:
         result.update(ok=False, stage="worker", **error_record(exc))
     result["tampering"] = sealed.tampering()
     sealed.report("result.json", result)
-    return result
 
 
 def _run(job: Path, request: dict[str, Any], result: dict[str, Any], started: float, sealed: Sealed,
@@ -100,8 +96,7 @@ def _after_import(module: Any, request: dict[str, Any], result: dict[str, Any], 
     deadline = started + float(settings["deadline_s"])
     device, dtype = request["device"], DTYPES[request["dtype"]]
     result["threads"] = torch.get_num_threads()
-    result["environment"] = {"torch": torch.__version__, "python": sys.version.split()[0],
-                             "threads": torch.get_num_threads()}
+    result["environment"] = process_environment(device)
     if prims is not None:
         with stage("CUDA timing setup"):
             prims.start()
@@ -173,13 +168,7 @@ def _to_device(value: Any, device: str) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def main() -> None:
-    exit_now = os._exit  # bound before the candidate loads: no atexit hook of the candidate's runs after the report
-    run(Path(sys.argv[1]))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    exit_now(0)
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(TimingRequest, run)

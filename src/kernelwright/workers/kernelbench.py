@@ -8,13 +8,11 @@ a device synchronize; the time is the events' elapsed time. No L2 flush, no CUDA
 subtraction, no fresh inputs. CPU: perf_counter around each call. Decides nothing: raw times go to the
 orchestrator (`kernelwright.verify.kernelbench`).
 
-Usage: python -m kernelwright.verify.kernelbench_worker JOB_DIR  (reads and deletes request.json, writes result.json)
+Usage: python -m kernelwright.workers.kernelbench JOB_DIR  (request: sandbox.protocol.KernelBenchRequest)
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,18 +20,16 @@ from typing import Any
 import torch
 
 from ..sandbox.candidate_loading import adopt_weights, cached_loader, exec_candidate
-from ..sandbox.worker_result import error_record, write_and_exit
+from ..sandbox.protocol import KernelBenchRequest
+from ..sandbox.worker_result import error_record
 
 _perf_ns = time.perf_counter_ns  # captured before any candidate code runs
 
 
-def run(job: Path) -> dict[str, Any]:
-    request = json.loads((job / "request.json").read_text())
-    (job / "request.json").unlink()
+def run(job: Path, request: dict[str, Any]) -> dict[str, Any]:
     stage = "setup"
     try:
         device = request["device"]
-        torch.set_num_threads(int(request.get("threads") or torch.get_num_threads()))
         stage = "model"
         model, inputs = (_eager if request["subject"] == "eager" else _candidate)(job, request)
         stage = "timing"
@@ -91,10 +87,7 @@ def _time(model: Any, inputs: list[Any], device: str, warmup: int, trials: int) 
     return times
 
 
-def main() -> None:
-    job = Path(sys.argv[1])
-    write_and_exit(job, run(job))
-
-
 if __name__ == "__main__":
-    main()
+    from ..sandbox.worker_main import worker_main
+
+    worker_main(KernelBenchRequest, run)
