@@ -72,18 +72,13 @@ def prepare(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trusted_environment(device: str) -> dict[str, Any]:
-    import platform
-
-    import torch
-
+    """What the workers report of themselves (sandbox.torch_state), plus the machine the report names."""
+    from ..sandbox.torch_state import process_environment
     from .roofline import cpu_sheet
 
-    env: dict[str, Any] = {"torch": torch.__version__, "python": platform.python_version(),
-                           "cpu_model": cpu_sheet().get("name"), "cpu_count": os.cpu_count()}
+    env = {**process_environment(device), "cpu_model": cpu_sheet().get("name"), "cpu_count": os.cpu_count()}
     if device.startswith("cuda"):
-        env["cuda"] = torch.version.cuda
-        if torch.cuda.is_available():
-            env["gpu"] = torch.cuda.get_device_name(0)
+        env["gpu"] = env.get("device_name")
         env.update(_nvidia_smi())
     return env
 
