@@ -111,3 +111,30 @@ def test_prebuild_tells_on_phase_its_phases(stand_ins: dict[str, Any], tmp_path:
     built = pipeline.prebuild(TASK, SOURCE, pipeline.VerifyOptions(device="cpu"), BuildCache(tmp_path),
                               ExecutionContext(on_phase=told.append))
     assert isinstance(built, list) and told == ["static", "inspect", "build"]
+
+
+def test_the_trusted_side_uses_the_lane_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's process and the in-process comparison name the lane's GPU; without a lane, the default."""
+    import subprocess
+
+    import torch
+
+    from kernelwright.sandbox import gpu_devices, isolation
+    from kernelwright.verify import trusted
+    from kernelwright.verify.compare import comparison_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert comparison_device("cuda", "1") == "cuda:1" and comparison_device("cuda", None) == "cuda"
+    assert comparison_device("cpu", "1") is None
+
+    monkeypatch.setattr(isolation, "lane_nodes",
+                        lambda lane: gpu_devices.lane_nodes(lane, Path("/nonexistent"), Path("/nonexistent")))
+    envs: list[dict[str, str]] = []
+
+    def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+        envs.append(kwargs["env"])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(trusted.subprocess, "run", run)
+    trusted.run_trusted("kernelwright.verify.reference_worker", what="the task's reference", lane="1")
+    assert envs[0]["CUDA_VISIBLE_DEVICES"] == "1" and envs[0]["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
