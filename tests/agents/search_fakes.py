@@ -70,10 +70,10 @@ class SearchExecutor:
     def __init__(self) -> None:
         self.verified = 0
 
-    def build(self, task, source_text, options) -> list:
+    def build(self, task, source_text, options, on_phase=None) -> list:
         return []
 
-    def verify(self, task, source_text, options) -> VerificationResult:
+    def verify(self, task, source_text, options, on_phase=None) -> VerificationResult:
         self.verified += 1
         if "BROKEN = True" in source_text:
             return VerificationResult(verdict="INCORRECT", summary="wrong", task=task.ref, task_hash=task.hash,

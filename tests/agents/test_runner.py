@@ -35,11 +35,15 @@ class Executor:
     def __init__(self, first: VerificationResult, final: VerificationResult) -> None:
         self.first, self.final, self.verified = first, final, 0
 
-    def build(self, task, source, options) -> list:
+    def build(self, task, source, options, on_phase=None) -> list:
+        if on_phase is not None:
+            on_phase("build")
         return []
 
-    def verify(self, task, source, options) -> VerificationResult:
+    def verify(self, task, source, options, on_phase=None) -> VerificationResult:
         self.verified += 1
+        if on_phase is not None:
+            on_phase("correctness")
         return (self.first if self.verified % 2 else self.final).model_copy(deep=True)
 
     def stats(self) -> LaneStats:
@@ -81,6 +85,18 @@ def test_a_valid_final_speedup_is_shown_and_kept(tmp_path):
     with Store(tmp_path / "kw.db") as store:
         [outcome] = start(store, executor, steps=steps).execute([TASK])
     assert [s.speedup for s in steps if s.kind == "final"] == [1.75] and outcome.best_speedup_eager == 1.75
+
+
+def test_the_runner_passes_its_phase_view_to_the_executor_explicitly(tmp_path):
+    """The executor is handed an on_phase callback (no thread state): each phase a verifier ends shows the next."""
+    executor = Executor(result("PASS", 2.0, "PERF_VALID"), result("PASS", 1.75, "PERF_VALID"))
+    seen: list[tuple[str, int, str]] = []
+    with Store(tmp_path / "kw.db") as store:
+        runner = start(store, executor)
+        runner.on_phase = lambda task, sample, phase: seen.append((task, sample, phase))
+        runner.execute([TASK])
+    assert [phase for _, _, phase in seen] == ["build", "correctness", "timing", "final re-timing", "timing"]
+    assert {(task, sample) for task, sample, _ in seen} == {(TASK.ref, 0)}
 
 
 def test_a_resumed_run_reads_its_events_once_however_many_samples(tmp_path, monkeypatch):

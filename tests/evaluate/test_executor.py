@@ -1,4 +1,4 @@
-"""Device lanes: each verification thread's workers see only their own GPU; busy time is accounted per lane."""
+"""Device lanes: each verification's workers see only their own GPU; busy time is accounted per lane."""
 
 import threading
 import time
@@ -7,22 +7,56 @@ from pathlib import Path
 import pytest
 
 from kernelwright.evaluate.executor import LocalExecutor
-from kernelwright.sandbox.isolation import gpu_lane, lane_env, load_limits, worker_env
+from kernelwright.sandbox import gpu_devices, isolation
+from kernelwright.sandbox.context import ExecutionContext
+from kernelwright.sandbox.isolation import lane_env, load_limits, worker_env
 
 
-def test_a_lane_pins_the_gpu_workers_see(tmp_path: Path):
+@pytest.fixture
+def no_driver_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No driver listing to name a lane's GPU by UUID, on any machine: a lane is its index, in PCI bus order."""
+    monkeypatch.setattr(isolation, "lane_nodes",
+                        lambda lane: gpu_devices.lane_nodes(lane, tmp_path / "dev", tmp_path / "no-gpus"))
+
+
+def test_a_lane_pins_the_gpu_workers_see(tmp_path: Path, no_driver_listing: None):
     limits = load_limits("correctness")
-    token = gpu_lane.set("1")
-    try:
-        gpu_env, _ = worker_env(tmp_path, limits, gpu=True)
-        cpu_env, _ = worker_env(tmp_path, limits, gpu=False)
-        # no driver listing here to name the lane's GPU by UUID: its index, in PCI bus order for every process
-        assert lane_env() == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
-    finally:
-        gpu_lane.reset(token)
+    gpu_env, _ = worker_env(tmp_path, limits, gpu=True, lane="1")
+    cpu_env, _ = worker_env(tmp_path, limits, gpu=False, lane="1")
+    assert lane_env("1") == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "1"}
     assert gpu_env["CUDA_VISIBLE_DEVICES"] == "1"
     assert cpu_env["CUDA_VISIBLE_DEVICES"] == ""  # a CPU-only worker never gets a GPU
-    assert lane_env() == {}
+    assert lane_env(None) == {}
+
+
+def test_threads_with_different_lanes_do_not_see_each_others(tmp_path: Path, no_driver_listing: None):
+    """The lane is an argument, not thread state: threads building worker environments at the same time, each with
+    its own lane, each get their own GPU, and a thread that passes none gets no lane of another's."""
+    limits, barrier, seen = load_limits("correctness"), threading.Barrier(3), {}
+    unpinned = worker_env(tmp_path, limits, gpu=True)[0].get("CUDA_VISIBLE_DEVICES")  # whatever the host passes on
+
+    def build(lane: str | None) -> None:
+        barrier.wait()
+        for _ in range(50):
+            env, _ = worker_env(tmp_path, limits, gpu=True, lane=lane)
+            seen.setdefault(lane, set()).add(env.get("CUDA_VISIBLE_DEVICES"))
+
+    threads = [threading.Thread(target=build, args=(lane,)) for lane in ("0", "1", None)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"0": {"0"}, "1": {"1"}, None: {unpinned}}
+
+
+def test_the_local_executor_hands_each_verification_its_lane_as_context():
+    executor = LocalExecutor("cpu", cpu_workers=1)
+    with executor._lane() as context:
+        assert isinstance(context, ExecutionContext) and context.lane is None
+        assert context.timing_guard == executor._quiet.timing  # CPU: timing keeps compiles off the cores
+    told: list[str] = []
+    context.with_phase_listener(told.append).on_phase("build")
+    assert told == ["build"] and context.with_phase_listener(None) is context
 
 
 def test_one_candidate_per_lane_at_a_time_and_busy_time_is_counted():
@@ -116,7 +150,9 @@ def test_an_early_verdict_never_takes_a_device_lane(name: str, build_cache_root:
 
     early = executor.build(task, source, options)
     assert isinstance(early, VerificationResult) and early.wall_s > 0
-    result = check(executor, task, source, options)
+    told: list[str] = []
+    result = check(executor, task, source, options, on_phase=told.append)
+    assert told == (["static", "inspect"] if name == "raises_on_import" else ["static"])  # passed down explicitly
     stats = executor.stats()
     assert (stats.builds, stats.verifications, stats.lanes["cpu"]) == (2, 0, 0.0)
 

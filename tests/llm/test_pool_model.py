@@ -9,7 +9,7 @@ import pytest
 from kernelwright.agents.coder import extract_source
 from kernelwright.agents.judge import parse_verdict
 from kernelwright.llm import CallContext, LLMError, Message, RepliesExhausted, open_model
-from kernelwright.llm.pool import PoolModel, labels_of
+from kernelwright.llm.pool import PoolModel
 
 SOFTMAX = "level1/6_softmax"
 ROOT = Path(__file__).resolve().parents[2]

@@ -535,19 +535,28 @@ def test_gpu_worker_gets_only_its_lanes_nodes(tmp_path: Path, monkeypatch: pytes
     _, env, note = gpu_devices.lane_nodes("7", dev, driver)
     assert env["CUDA_VISIBLE_DEVICES"] == "7" and "not in the driver's listing" in note
 
-    # The sandbox binds exactly those nodes over a private /dev, never the host's whole /dev.
+    # The sandbox binds exactly the nodes of the lane it is given over a private /dev, never the host's whole /dev.
     monkeypatch.setattr(isolation, "lane_nodes", lambda lane: gpu_devices.lane_nodes(lane, dev, driver))
     launcher = isolation._Launcher(info=isolation.IsolationInfo(method="bwrap", network="isolated",
                                                                 filesystem="confined"), exe="/usr/bin/bwrap")
-    token = isolation.gpu_lane.set("0")
-    try:
-        argv = isolation._bwrap_argv(launcher, tmp_path, writable=[], readable_extra=[], hidden=[], gpu=True,
-                                     env={}, policy=isolation.load_policy(), notes=[])
-    finally:
-        isolation.gpu_lane.reset(token)
-    binds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--dev-bind" and argv[i + 1] != "/dev/null"]
-    assert sorted(Path(b).name for b in binds) == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia3", "nvidiactl"]
-    assert argv[argv.index("--dev") + 1] == "/dev" and "/dev" not in binds
+
+    def bound(lane: str | None, gpu: bool = True) -> list[str]:
+        argv = isolation._bwrap_argv(launcher, tmp_path, writable=[], readable_extra=[], hidden=[], gpu=gpu,
+                                     env={}, policy=isolation.load_policy(), notes=[], lane=lane)
+        assert argv[argv.index("--dev") + 1] == "/dev"
+        binds = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--dev-bind" and argv[i + 1] != "/dev/null"]
+        assert "/dev" not in binds
+        return sorted(Path(b).name for b in binds)
+
+    assert bound("0") == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia3", "nvidiactl"]
+    assert bound("1") == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia1", "nvidiactl"]
+    assert bound(None) == ["nvidia-uvm", "nvidia-uvm-tools", "nvidia0", "nvidia1", "nvidia3", "nvidiactl"]
+    assert bound("1", gpu=False) == []  # a CPU worker gets no GPU node, whatever lane its caller holds
+    # and the environment names the same GPU: lane "1" is minor 1, GPU-11
+    limits = isolation.load_limits("correctness")
+    gpu_env, _ = isolation.worker_env(tmp_path, limits, gpu=True, lane="1")
+    assert gpu_env["CUDA_VISIBLE_DEVICES"] == "GPU-11" and gpu_env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert isolation.worker_env(tmp_path, limits, gpu=False, lane="1")[0]["CUDA_VISIBLE_DEVICES"] == ""
 
 
 def test_rlimits_and_stdin(bwrap, job: Path, limits: Limits) -> None:
@@ -631,11 +640,7 @@ def test_a_lane_worker_sees_only_its_gpu(bwrap, job: Path, limits: Limits) -> No
         json.dump({"count": torch.cuda.device_count(), "nodes": sorted(glob.glob("/dev/nvidia[0-9]*")),
                    "uuid": str(torch.cuda.get_device_properties(0).uuid)}, open("result.json", "w"))
     """
-    token = isolation.gpu_lane.set("0")
-    try:
-        outcome = run_script(job, body, limits.model_copy(update={"timeout_s": 120.0}), gpu=True)
-    finally:
-        isolation.gpu_lane.reset(token)
+    outcome = run_script(job, body, limits.model_copy(update={"timeout_s": 120.0}), gpu=True, lane="0")
     assert outcome.ok, outcome.stderr_tail
     seen = result(job)
     assert seen["count"] == 1 and seen["nodes"] == [f"/dev/nvidia{gpus[0].minor}"]

@@ -32,11 +32,15 @@ def test_stats_are_kernelbench_s_mean_std_min_max() -> None:
 
 
 def test_a_worker_without_a_result_is_an_error_not_an_exception() -> None:
-    def silent(argv: list[str], **_: Any) -> WorkerOutcome:
+    lanes: list[object] = []
+
+    def silent(argv: list[str], **kwargs: Any) -> WorkerOutcome:
+        lanes.append(kwargs.get("lane", "not passed"))
         return WorkerOutcome(returncode=-9, signal=9, signal_name="SIGKILL", wall_s=0.1,
                              isolation=IsolationInfo(method="none", network="shared", filesystem="shared"))
 
-    figures = run_kernelbench_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 5, runner=silent)
+    figures = run_kernelbench_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 5, runner=silent, lane="1")
+    assert lanes == ["1"]  # the worker is started on the lane it was given
     assert figures.error == "eager: the worker ended without a result (exit -9, SIGKILL)" and figures.subjects == {}
 
 

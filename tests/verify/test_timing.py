@@ -354,6 +354,18 @@ def test_malformed_missing_and_crashed_results_are_reports_not_exceptions() -> N
     assert "SIGSEGV" in (report.error or "")
 
 
+def test_both_timing_workers_start_on_the_lane_given() -> None:
+    crashed = _outcome(returncode=-11, signal=11, signal_name="SIGSEGV", stderr_tail="Segmentation fault")
+    inner, lanes = _runner(lambda job: None, crashed), []
+
+    def runner(argv: list[str], **kwargs: Any) -> WorkerOutcome:
+        lanes.append(kwargs.get("lane", "not passed"))
+        return inner(argv, **kwargs)
+
+    run_timing(SOFTMAX, HONEST, [], SMALL, "cpu", 46, compile_baseline=False, settings=QUICK, runner=runner, lane="1")
+    assert lanes == ["1", "1"]
+
+
 # ---------------------------------------------------------------------------------------------- real runs on the CPU
 
 

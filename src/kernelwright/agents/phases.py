@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 # the verifier names a phase as it ends; what runs after it
 NEXT_PHASE = {"static": "build", "inspect": "build", "build": "correctness", "correctness": "timing",
               "sanitize": "timing", "timing": "timing", "kernelbench timing": "timing"}
 
 
-@contextmanager
-def reporting_phases(report: Callable[[str], None], first: str = "build") -> Iterator[None]:
-    """Calls `report(phase)` with `first`, then with each phase the verifier starts, while the body runs."""
-    from ..verify.pipeline import phase_listener
-
+def phase_reporter(report: Callable[[str], None], first: str = "build") -> Callable[[str], None]:
+    """Calls `report(first)` now; returns the `on_phase` callback (for `verify`'s ExecutionContext or an executor)
+    that calls `report(phase)` with each phase the verifier starts as the one before it ends."""
     report(first)
-    token = phase_listener.set(lambda ended: report(NEXT_PHASE.get(ended, ended)))
-    try:
-        yield
-    finally:
-        phase_listener.reset(token)
+    return lambda ended: report(NEXT_PHASE.get(ended, ended))

@@ -24,7 +24,7 @@ from ..verify.pipeline import VerifierError, VerifyOptions
 from .budget import Budget, BudgetExhausted, BudgetLimits, Interrupted, Spend
 from .loop import LoopConfig, Services, Step, TaskLoop, Tried
 from .memory import Example, retrieve
-from .phases import reporting_phases
+from .phases import phase_reporter
 from .search import SearchLoop
 from .strategies import Beam, Evolve, Strategy, StrategyName, all_tried
 from .trajectory import Trajectory
@@ -270,12 +270,11 @@ class Runner:
 
         def check(source: str) -> VerificationResult:
             # built on the CPU pool while other candidates hold the device; an early verdict never takes a lane
-            with reporting_phases(phase):
-                return check_candidate(self.executor, task, source, options)
+            return check_candidate(self.executor, task, source, options, phase_reporter(phase))
 
         def profile_one(source: str, result: VerificationResult) -> Any:
-            with reporting_phases(phase, first="profile"):
-                return self.executor.profile(task, source, result, self.config.device)
+            return self.executor.profile(task, source, result, self.config.device,
+                                         phase_reporter(phase, first="profile"))
 
         services = Services(coder=self.coder, judge=self.judge, verify=check,
                             profile=profile_one if self.config.profile else None,
@@ -292,9 +291,9 @@ class Runner:
         if best is not None and outcome.stop_reason != Interrupted.reason and final:
             final_options = run.options.model_copy(
                 update={"sanitize": self.config.sanitize and self.config.device.startswith("cuda")})
-            with reporting_phases(run.phase, first="final re-timing"):
-                result = owner.trajectory.final_verification(  # built already: straight to the device
-                    best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options))
+            on_phase = phase_reporter(run.phase, first="final re-timing")
+            result = owner.trajectory.final_verification(  # built already: straight to the device
+                best.candidate, lambda: self.executor.verify(task, best.candidate.source, final_options, on_phase))
             self.on_step(Step(task=task.ref, sample=sample, round=best.candidate.round, kind="final",
                               verdict=result.verdict, speedup=result.valid_speedup_eager,
                               detail="re-timed in fresh processes"))

@@ -86,12 +86,14 @@ def verify_command(
         run = store.add(Run(kind="verify", config={"task": loaded.ref, "candidate": str(candidate), **options.model_dump()},
                             environment=collect_environment()))
         try:
-            from ..agents.phases import reporting_phases
+            from ..agents.phases import phase_reporter
+            from ..sandbox.context import ExecutionContext
 
             status = PhaseStatus(f"verifying {candidate.name} against {loaded.ref}", plain=not console.is_terminal)
             live = console.status(status) if not as_json and console.is_terminal else nullcontext()
-            with live, reporting_phases(status.enter if not as_json else lambda phase: None):
-                result = verify(loaded, source, options)
+            with live:
+                on_phase = phase_reporter(status.enter) if not as_json else None
+                result = verify(loaded, source, options, context=ExecutionContext().with_phase_listener(on_phase))
         except VerifierError as exc:
             store.finish_run(run.id, status="failed")
             fail(escape(str(exc)))

@@ -16,11 +16,11 @@ from typing import Any, Iterator, Literal
 
 from ..profile.models import ProfileReport
 from ..sandbox.build import BuildCache, BuildOutcome
-from ..sandbox.isolation import gpu_lane
+from ..sandbox.context import ExecutionContext
 from ..tasks import Task
 from ..verify.models import VerificationResult
-from ..verify.pipeline import VerifyOptions, timing_guard, verify
-from .executor_base import Executor, LaneStats, check, timed_prebuild  # noqa: F401  (re-exported)
+from ..verify.pipeline import VerifyOptions, verify
+from .executor_base import Executor, LaneStats, PhaseCallback, check, timed_prebuild  # noqa: F401  (re-exported)
 
 
 def device_lanes(device: str) -> list[str | None]:
@@ -79,45 +79,46 @@ class LocalExecutor:
         self._started = time.monotonic()
         self._quiet = QuietTiming() if device == "cpu" else None
 
-    def build(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult | list[BuildOutcome]:
+    def build(self, task: Task, source: str, options: VerifyOptions,
+              on_phase: PhaseCallback | None = None) -> VerificationResult | list[BuildOutcome]:
         """prebuild on the CPU pool: the early verdict (timed as verify would time it) or the builds."""
         with self._builders, (self._quiet.build() if self._quiet else nullcontext()):
             started = time.monotonic()
             try:
-                return timed_prebuild(task, source, options, self.cache)
+                return timed_prebuild(task, source, options, self.cache, on_phase)
             finally:
                 with self._lock:
                     self._stats.build_s += time.monotonic() - started
                     self._stats.builds += 1
 
-    def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult:
-        with self._lane():
-            result = verify(task, source, options, self.cache)
+    def verify(self, task: Task, source: str, options: VerifyOptions,
+               on_phase: PhaseCallback | None = None) -> VerificationResult:
+        with self._lane() as context:
+            result = verify(task, source, options, self.cache, context.with_phase_listener(on_phase))
         with self._lock:
             self._stats.verifications += 1
         return result
 
-    def profile(self, task: Task, source: str, result: VerificationResult, device: str) -> ProfileReport:
+    def profile(self, task: Task, source: str, result: VerificationResult, device: str,
+                on_phase: PhaseCallback | None = None) -> ProfileReport:
+        """`on_phase` is not told anything: profiling is one phase, which the caller names before it starts."""
         from ..profile import profile_candidate
 
-        with self._lane():
-            return profile_candidate(task, source, result, device=device, cache=self.cache)
+        with self._lane() as context:
+            return profile_candidate(task, source, result, device=device, cache=self.cache, lane=context.lane)
 
     @contextmanager
-    def _lane(self) -> Iterator[None]:
+    def _lane(self) -> Iterator[ExecutionContext]:
+        """A free lane, held while the body runs, as the context its verification runs in: the lane's GPU and, on
+        the CPU backend, the guard that keeps compiles off the cores while timing runs."""
         lane = self._free.get()
-        token = gpu_lane.set(lane)
-        guard = timing_guard.set(self._quiet.timing) if self._quiet else None
         started = time.monotonic()
         try:
-            yield
+            yield ExecutionContext(lane=lane, timing_guard=self._quiet.timing if self._quiet else nullcontext)
         finally:
-            if guard is not None:
-                timing_guard.reset(guard)
             with self._lock:
                 key = str(lane or "cpu")
                 self._stats.lanes[key] += time.monotonic() - started
-            gpu_lane.reset(token)
             self._free.put(lane)
 
     def stats(self) -> LaneStats:

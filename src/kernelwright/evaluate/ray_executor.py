@@ -2,6 +2,10 @@
 
 The orchestrator (the process running `kernelwright eval`) keeps the store and the agents; Ray workers only build,
 verify and profile, and hand back the pydantic results it stores. Install with `pip install 'kernelwright[ray]'`.
+
+The phases run in Ray workers, to which a callback cannot be sent: `on_phase` is accepted, as the Executor protocol
+says, and never told (a progress view shows the phase its caller named first). Verifications there run in the
+default ExecutionContext: no lane (Ray picks the worker's GPU), no timing guard.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from ..sandbox.build import BuildCache, BuildOutcome
 from ..tasks import Task
 from ..verify.models import VerificationResult
 from ..verify.pipeline import VerifyOptions
-from .executor_base import LaneStats
+from .executor_base import LaneStats, PhaseCallback
 
 
 class ExecutorError(Exception):
@@ -85,8 +89,10 @@ class RayExecutor:
         self._stats = LaneStats(lanes={f"ray{i}": 0.0 for i in range(self.lanes)})
         self._started = time.monotonic()
 
-    def build(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult | list[BuildOutcome]:
-        """prebuild in a Ray worker: the early verdict or the builds (see LocalExecutor.build)."""
+    def build(self, task: Task, source: str, options: VerifyOptions,
+              on_phase: PhaseCallback | None = None) -> VerificationResult | list[BuildOutcome]:
+        """prebuild in a Ray worker: the early verdict or the builds (see LocalExecutor.build). `on_phase`: not
+        told (see the module's docstring)."""
         started = time.monotonic()
         try:
             built = self._ray.get(self._build.remote(task, source, options.model_dump(mode="json"), self.cache_root))
@@ -98,13 +104,16 @@ class RayExecutor:
             return VerificationResult.model_validate(built["early"])
         return [BuildOutcome.model_validate(b) for b in built["builds"]]
 
-    def verify(self, task: Task, source: str, options: VerifyOptions) -> VerificationResult:
+    def verify(self, task: Task, source: str, options: VerifyOptions,
+               on_phase: PhaseCallback | None = None) -> VerificationResult:
+        """verify in a Ray worker with a GPU of its own. `on_phase`: not told (see the module's docstring)."""
         dump = self._on_lane(self._verify, task, source, options.model_dump(mode="json"), self.cache_root)
         with self._lock:
             self._stats.verifications += 1
         return VerificationResult.model_validate(dump)
 
-    def profile(self, task: Task, source: str, result: VerificationResult, device: str) -> ProfileReport:
+    def profile(self, task: Task, source: str, result: VerificationResult, device: str,
+                on_phase: PhaseCallback | None = None) -> ProfileReport:
         dump = self._on_lane(self._profile, task, source, result.model_dump(mode="json"), device, self.cache_root)
         return ProfileReport.model_validate(dump)
 

@@ -48,16 +48,18 @@ class ProfileError(Exception):
 
 def profile_candidate(task: Task, source: str, verification: VerificationResult, *, device: str,
                       cache: BuildCache | None = None, timeout_s: float = 180, tool: ToolChoice = "auto",
-                      config: ProfilerConfig | None = None, overrides: dict[str, int] | None = None) -> ProfileReport:
+                      config: ProfilerConfig | None = None, overrides: dict[str, int] | None = None,
+                      lane: str | None = None) -> ProfileReport:
     """Profiles the candidate `verification` judged. `tool`: "auto" is ncu on CUDA and torch.profiler on the
     CPU; "ncu" tries ncu on any device (falling back as on CUDA); "torch" is torch.profiler only.
     `timeout_s` bounds each worker run (the ncu run and, if needed, the torch.profiler run). `overrides`: task
-    sizes to profile at instead of the ones the verifier times at."""
+    sizes to profile at instead of the ones the verifier times at. `lane`: the GPU the profile workers may see
+    (None: the default device)."""
     started = time.perf_counter()
     report = ProfileReport(tool="torch.profiler", device=device, ok=False)
     try:
         report = _Session.open(task, source, verification, device, cache, config or load_profiler_config(),
-                               timeout_s, overrides).profile(tool)
+                               timeout_s, overrides, lane).profile(tool)
     except ProfileError as exc:
         report.error = str(exc)[:2000]
     except Exception as exc:  # the profile is advice for the Judge: its failure must not end a run
@@ -97,13 +99,15 @@ class _Session:
     overrides: dict[str, int]
     extensions: list[dict[str, str]]
     own_kernels: list[str]
+    lane: str | None = None
     notes: list[str] = field(default_factory=list)
     forward_ms: float | None = None  # the profile worker's plain per-call time
     truncated: bool = False  # ncu stopped at its launch-count limit
 
     @classmethod
     def open(cls, task: Task, source: str, verification: VerificationResult, device: str, cache: BuildCache | None,
-             config: ProfilerConfig, timeout_s: float, overrides: dict[str, int] | None = None) -> _Session:
+             config: ProfilerConfig, timeout_s: float, overrides: dict[str, int] | None = None,
+             lane: str | None = None) -> _Session:
         if not device.startswith(verification.device):
             raise ProfileError(f"the candidate was verified on {verification.device}, not {device}: "
                                "its builds are for another backend")
@@ -111,7 +115,7 @@ class _Session:
         return cls(task=task, source=source, verification=verification, device=device, config=config,
                    timeout_s=timeout_s, extensions=extensions,
                    overrides=profile_overrides(task, device) if overrides is None else dict(overrides),
-                   own_kernels=kernel_names([source]), notes=notes)
+                   own_kernels=kernel_names([source]), lane=lane, notes=notes)
 
     @property
     def cuda(self) -> bool:
@@ -219,7 +223,8 @@ class _Session:
             if ncu is not None:
                 argv = ncu_argv(ncu, self.config.ncu, metrics or [], self.own_kernels, job / NCU_LOG, argv)
                 readable += sorted({Path(ncu).parent, Path(ncu).resolve().parent})
-            outcome = run_isolated(argv, job_dir=job, limits=limits, gpu=self.cuda, readable_extra=readable,
+            outcome = run_isolated(argv, job_dir=job, limits=limits, gpu=self.cuda, lane=self.lane,
+                                   readable_extra=readable,
                                    env_extra=thread_env(worker_threads(limits.threads), cuda=self.cuda))
             return _Ran(outcome=outcome, result=read_result(job, WorkerResult), log=read_worker_text(job, NCU_LOG))
         finally:

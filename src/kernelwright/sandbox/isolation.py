@@ -13,7 +13,6 @@ Confinement, strongest first (see `probe_isolation`):
 from __future__ import annotations
 
 import fnmatch
-from contextvars import ContextVar
 import os
 import resource
 import shutil
@@ -175,13 +174,13 @@ def probe_isolation(refresh: bool = False) -> IsolationInfo:
 # ---------------------------------------------------------------------------------------------- environment
 
 
-# The GPU this thread's workers may use ("0", "1", ...): an evaluation runs one verification per GPU, each in
-# its own thread, and every process those threads start sees only its own device.
-gpu_lane: ContextVar[str | None] = ContextVar("gpu_lane", default=None)
+# A lane is the GPU a verification's workers may use ("0", "1", ...): an evaluation runs one verification per GPU,
+# each in its own thread, and every process a verification starts sees only its own device. Callers pass it
+# explicitly (see sandbox/context.py), never through thread state.
 
 
-def lane_env() -> dict[str, str]:
-    lane = gpu_lane.get()
+def lane_env(lane: str | None) -> dict[str, str]:
+    """The environment that points a process at `lane`'s GPU alone ({} without a lane)."""
     return lane_nodes(lane)[1] if lane is not None else {}
 
 
@@ -191,8 +190,9 @@ def is_secret_name(name: str, deny: Sequence[str]) -> bool:
 
 
 def worker_env(job_dir: Path, limits: Limits, *, env_extra: Mapping[str, str] = {}, gpu: bool = False,
-               policy: SandboxPolicy | None = None) -> tuple[dict[str, str], list[str]]:
-    """The worker's whole environment, built from nothing, and notes on what was dropped."""
+               lane: str | None = None, policy: SandboxPolicy | None = None) -> tuple[dict[str, str], list[str]]:
+    """The worker's whole environment, built from nothing, and notes on what was dropped. `lane`: the GPU a
+    `gpu` worker may see (None: every GPU, the process's default device)."""
     policy = policy or load_policy()
     deny, notes = policy.env.deny, []
     env: dict[str, str] = {}
@@ -209,7 +209,7 @@ def worker_env(job_dir: Path, limits: Limits, *, env_extra: Mapping[str, str] = 
     if not gpu:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU worker gets no GPU, with or without a private /dev
     else:
-        env.update(lane_nodes(gpu_lane.get())[1])
+        env.update(lane_env(lane))
     env.update(
         HOME=str(job_dir),
         TMPDIR=str(job_dir / "tmp"),
@@ -264,11 +264,11 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
 
 def _bwrap_argv(launcher: _Launcher, job_dir: Path, *, writable: Sequence[Path], readable_extra: Sequence[Path],
                 hidden: Sequence[Path], gpu: bool, env: Mapping[str, str], policy: SandboxPolicy,
-                notes: list[str]) -> list[str]:
+                notes: list[str], lane: str | None = None) -> list[str]:
     assert launcher.exe is not None
     argv = [launcher.exe, "--ro-bind", "/", "/", "--dev", "/dev"]
     if gpu:  # its lane's GPU and the driver's shared nodes, nothing else of the host's /dev
-        nodes, _, note = lane_nodes(gpu_lane.get())
+        nodes, _, note = lane_nodes(lane)
         for node in nodes:
             argv += ["--dev-bind", str(node), str(node)]
         notes += [note] if note else []
@@ -362,6 +362,7 @@ def run_isolated(
     hidden: Sequence[Path] = (),
     env_extra: Mapping[str, str] = {},
     gpu: bool = False,
+    lane: str | None = None,
     stdin_bytes: bytes | None = None,
     policy: SandboxPolicy | None = None,
     pass_fds: Sequence[int] = (),
@@ -373,9 +374,9 @@ def run_isolated(
     (SIGTERM, then SIGKILL after `limits.kill_grace_s`). With bwrap, `readable_extra` paths are re-exposed
     read-only (the private /tmp and masked folders hide everything else there), `hidden` ones are masked
     (e.g. the folder holding other jobs' results), `writable` ones are bound read-write.
-    `gpu=True` exposes /dev/nvidia* and lifts the address-space limit. `pass_fds`: descriptors the worker
-    inherits under the same numbers (a pipe to the trusted side). `on_start(pid)`: called once the worker's root
-    process is started (e.g. `WorkerPause.started`).
+    `gpu=True` exposes /dev/nvidia* (only `lane`'s GPU where a lane is given) and lifts the address-space limit.
+    `pass_fds`: descriptors the worker inherits under the same numbers (a pipe to the trusted side).
+    `on_start(pid)`: called once the worker's root process is started (e.g. `WorkerPause.started`).
     """
     if not argv:
         raise ValueError("run_isolated needs a command")
@@ -385,13 +386,14 @@ def run_isolated(
     job_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("tmp", "cache"):
         (job_dir / sub).mkdir(exist_ok=True)
-    env, notes = worker_env(job_dir, limits, env_extra=env_extra, gpu=gpu, policy=policy)
+    env, notes = worker_env(job_dir, limits, env_extra=env_extra, gpu=gpu, lane=lane,
+                            policy=policy)
     if shutil.which(argv[0], path=env["PATH"]) is None:
         raise FileNotFoundError(f"worker command not found: {argv[0]}")
 
     if launcher.info.method == "bwrap":
         prefix = _bwrap_argv(launcher, job_dir, writable=writable, readable_extra=readable_extra, hidden=hidden,
-                             gpu=gpu, env=env, policy=policy, notes=notes)
+                             gpu=gpu, env=env, policy=policy, notes=notes, lane=lane)
     else:
         prefix = list(launcher.prefix)
         if hidden:

@@ -44,13 +44,11 @@ class Bounds(BaseModel):
     frobenius: float
 
 
-def comparison_device(task_device: str) -> str | None:
-    """The GPU of this thread's lane for a CUDA task when the orchestrator can reach one, else None (the CPU)."""
+def comparison_device(task_device: str, lane: str | None = None) -> str | None:
+    """The GPU of the verification's `lane` for a CUDA task when the orchestrator can reach one, else None (the
+    CPU)."""
     if not task_device.startswith("cuda") or not torch.cuda.is_available():
         return None
-    from ..sandbox.isolation import gpu_lane
-
-    lane = gpu_lane.get()
     return f"cuda:{lane}" if lane is not None else task_device
 
 

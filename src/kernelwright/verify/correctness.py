@@ -43,8 +43,10 @@ def new_seed() -> int:
 
 
 def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome], shapes: list[Shape],
-                    device: str, seed: int, own_kernels: list[str] | None = None) -> CorrectnessRun:
-    """`own_kernels`: the `__global__` names in the candidate's CUDA sources, for profiler attribution."""
+                    device: str, seed: int, own_kernels: list[str] | None = None,
+                    lane: str | None = None) -> CorrectnessRun:
+    """`own_kernels`: the `__global__` names in the candidate's CUDA sources, for profiler attribution. `lane`: the
+    GPU the reference, the candidate's worker and the comparison use (None: the default device)."""
     own_kernels = own_kernels or []
     dtype = task.declarations.dtype
     has_weights = (task.specs.param_count if task.specs else 1) > 0
@@ -54,7 +56,7 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
     (job / "inputs").mkdir()
     try:
         check_disk_space(plan.planned_bytes(), job, trusted)
-        reference = _run_reference(task, plan, job / "inputs", trusted)
+        reference = _run_reference(task, plan, job / "inputs", trusted, lane)
         run = CorrectnessRun(plan=plan, report=CorrectnessReport(), reference=reference)
         run.report.probe_shape = next(t.shape for t in plan.trials if t.keep)
         for trial in plan.thinned:
@@ -80,12 +82,12 @@ def run_correctness(task: Task, candidate_source: str, builds: list[BuildOutcome
         write_request(job, request)
         run.outcome = run_isolated(
             [sys.executable, "-m", "kernelwright.workers.correctness", str(job)],
-            job_dir=job, limits=limits, gpu=device.startswith("cuda"),
+            job_dir=job, limits=limits, gpu=device.startswith("cuda"), lane=lane,
             readable_extra=library_dirs(builds), env_extra=thread_env(threads, cuda=device.startswith("cuda")),
         )
         run.worker = read_result(job, WorkerResult)
         if run.worker.get("ok"):
-            _judge_trials(task, run, usable, job, trusted)
+            _judge_trials(task, run, usable, job, trusted, lane)
         return run
     finally:
         shutil.rmtree(job, ignore_errors=True)
@@ -135,17 +137,18 @@ def _input_of(trial: Any) -> str:
     return trial.source_trial if trial.purpose in REPEATS else trial.id
 
 
-def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path) -> dict[str, Any]:
+def _run_reference(task: Task, plan: Plan, inputs_dir: Path, trusted: Path, lane: str | None) -> dict[str, Any]:
     request = {"task": task.model_dump(), "plan": plan.model_dump(), "inputs_dir": str(inputs_dir),
                "trusted_dir": str(trusted)}
     path = trusted / "request.json"
     path.write_text(json.dumps(request))
-    run_trusted("kernelwright.verify.reference_worker", str(path), what="the task's reference")
+    run_trusted("kernelwright.verify.reference_worker", str(path), what="the task's reference", lane=lane)
     return json.loads((trusted / "reference.json").read_text())
 
 
-def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path, trusted: Path) -> None:
-    policy, report, device = load_tolerances(), run.report, comparison_device(run.plan.device)
+def _judge_trials(task: Task, run: CorrectnessRun, usable: list[Any], job: Path, trusted: Path,
+                  lane: str | None) -> None:
+    policy, report, device = load_tolerances(), run.report, comparison_device(run.plan.device, lane)
     calls = {c["id"]: c for c in run.worker.get("calls", [])}
     report.weights = {m["id"]: m["weights"] for m in run.worker.get("models", [])}
     shapes = {s.name: s.overrides for s in run.plan.shapes}

@@ -67,8 +67,9 @@ def summarise(times: list[float]) -> ProtocolStats:
 
 def run_kernelbench_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_overrides: dict[str, int],
                            device: str, seed: int, *, warmup: int = KB_WARMUP, trials: int = KB_TRIALS,
-                           runner: Runner | None = None) -> KernelBenchTiming:
-    """Times the task's Model, then the candidate, each in its own isolated worker, by KernelBench's protocol."""
+                           runner: Runner | None = None, lane: str | None = None) -> KernelBenchTiming:
+    """Times the task's Model, then the candidate, each in its own isolated worker on `lane`'s GPU, by KernelBench's
+    protocol."""
     runner = runner or run_isolated
     limits = load_limits("timing")
     threads = worker_threads(limits.threads)
@@ -89,7 +90,7 @@ def run_kernelbench_timing(task: Any, candidate_source: str, builds: Sequence[An
             write_request(job, request)
             (job / "result.json").unlink(missing_ok=True)
             outcome = runner([sys.executable, "-m", "kernelwright.workers.kernelbench", str(job)], job_dir=job,
-                             limits=limits, gpu=device.startswith("cuda"), readable_extra=libraries,
+                             limits=limits, gpu=device.startswith("cuda"), lane=lane, readable_extra=libraries,
                              env_extra=thread_env(threads, cuda=device.startswith("cuda")))
             result = read_result(job, WorkerResult)
             times = result.get("times_ms")

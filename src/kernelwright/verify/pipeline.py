@@ -8,9 +8,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -18,6 +15,7 @@ from pydantic import BaseModel
 
 from ..backend import Backend
 from ..sandbox.build import BuildCache, BuildOutcome, build_all
+from ..sandbox.context import ExecutionContext
 from ..sandbox.extensions import ExtensionSpec, default_toolchain
 from ..sandbox.isolation import load_limits, probe_isolation, run_isolated
 from ..sandbox.protocol import InspectRequest, InspectResult, read_result, write_request
@@ -38,15 +36,6 @@ from .verdict import (CorrectnessOutcome, PhaseOutcomes, Preparation, SanitizerF
                       decide_verdict, proceeds)
 
 
-# Held around the timing phase. An evaluation that compiles other candidates while this one is verified sets it
-# (on the CPU backend) to a guard that keeps compiles off the cores while the timing runs.
-timing_guard: ContextVar[Callable[[], AbstractContextManager]] = ContextVar("timing_guard", default=nullcontext)
-
-
-# Told the name of each phase as it ends, in the verifying thread (the CLI's progress view sets it).
-phase_listener: ContextVar[Callable[[str], None]] = ContextVar("phase_listener", default=lambda name: None)
-
-
 class VerifyOptions(BaseModel):
     device: Backend = "cpu"
     time_candidate: bool = True
@@ -63,22 +52,25 @@ class VerifierError(Exception):
     """The harness or the task (not the candidate) could not be verified; one line for the user."""
 
 
-def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache | None = None) -> VerificationResult:
+def verify(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache | None = None,
+           context: ExecutionContext | None = None) -> VerificationResult:
+    """`context`: the lane its GPU workers use, the guard held around timing, who is told each phase as it ends
+    (see ExecutionContext; None: no lane, no guard, nobody told)."""
     started = time.perf_counter()
-    result = _verify(task, candidate_source, options, cache or BuildCache())
+    result = _verify(task, candidate_source, options, cache or BuildCache(), context or ExecutionContext())
     result.wall_s = time.perf_counter() - started
     return result
 
 
-def prebuild(task: Task, candidate_source: str, options: VerifyOptions,
-             cache: BuildCache) -> VerificationResult | list[BuildOutcome]:
+def prebuild(task: Task, candidate_source: str, options: VerifyOptions, cache: BuildCache,
+             context: ExecutionContext | None = None) -> VerificationResult | list[BuildOutcome]:
     """Compiles a candidate's extensions into the cache on CPU workers, so that `verify` later finds them built.
 
     Lets an evaluation compile one candidate while the GPU verifies another. It runs verify's own gate and build
     phases and returns their early verdict (static reject, import failure, compile failure) or the builds; a
-    failed build is cached too, so it is not compiled twice.
+    failed build is cached too, so it is not compiled twice. Only `context.on_phase` matters here: no GPU, no timing.
     """
-    phases = _Phases()
+    phases = _Phases(context or ExecutionContext())
     built = _gate_and_build(task, candidate_source, options, cache, phases)
     if isinstance(built, VerificationResult):
         built.phase_seconds = phases.seconds
@@ -87,9 +79,11 @@ def prebuild(task: Task, candidate_source: str, options: VerifyOptions,
 
 
 class _Phases:
-    """Wall time of each phase, kept as evidence of where verification time goes."""
+    """Wall time of each phase, kept as evidence of where verification time goes; `context.on_phase` is told each
+    phase as it ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: ExecutionContext) -> None:
+        self.context = context
         self.seconds: dict[str, float] = {}
         self._last = time.perf_counter()
 
@@ -97,11 +91,12 @@ class _Phases:
         now = time.perf_counter()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 4)
         self._last = now
-        phase_listener.get()(name)
+        self.context.on_phase(name)
 
 
-def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache) -> VerificationResult:
-    phases = _Phases()
+def _verify(task: Task, source: str, options: VerifyOptions, cache: BuildCache,
+            context: ExecutionContext) -> VerificationResult:
+    phases = _Phases(context)
     result = _run_phases(task, source, options, cache, phases)
     result.phase_seconds = phases.seconds
     return result
@@ -174,11 +169,13 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
     if isinstance(built, VerificationResult):
         return built
     specs, builds, build_rows, findings, flags, base = built
+    lane = phases.context.lane
     seed = options.seed if options.seed is not None else new_seed()
     own_kernels = kernel_names([src for spec in specs for src in spec.cuda_sources])
     try:
         shapes = correctness_shapes(task, options.device)
-        run = run_correctness(task, source, builds, shapes, options.device, seed, own_kernels=own_kernels)
+        run = run_correctness(task, source, builds, shapes, options.device, seed, own_kernels=own_kernels,
+                              lane=lane)
     except (ReferenceFailure, DiskSpaceError) as exc:
         raise VerifierError(str(exc)) from None
     phases.mark("correctness")
@@ -192,15 +189,15 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
                              confined=base["isolation"].get("filesystem") == "confined")
     _settle(result, outcomes)
     if proceeds(outcomes) and options.sanitize:
-        outcomes.sanitizer = _sanitize(task, source, builds, own_kernels, options.device, seed, result)
+        outcomes.sanitizer = _sanitize(task, source, builds, own_kernels, options.device, seed, result, lane)
         phases.mark("sanitize")
         _settle(result, outcomes)
     if proceeds(outcomes) and options.time_candidate:
         settings = TimingSettings(remeasure_above=options.remeasure_above)
         timed = lambda timing_seed: run_timing(  # noqa: E731
             task, source, builds, shapes[0].overrides, options.device, timing_seed,
-            compile_baseline=options.compile_baseline, settings=settings)
-        with timing_guard.get()():
+            compile_baseline=options.compile_baseline, settings=settings, lane=lane)
+        with phases.context.timing_guard():
             timing = timed(seed)
             if timing.remeasure:
                 timing = settle_remeasure(timing, timed(derive_seed(seed, "remeasure")))
@@ -216,7 +213,7 @@ def _run_phases(task: Task, source: str, options: VerifyOptions, cache: BuildCac
         _settle(result, outcomes)
         if proceeds(outcomes) and options.timing_protocol == "kernelbench":
             figures = run_kernelbench_timing(task, source, builds, shapes[0].overrides, options.device,
-                                             derive_seed(seed, "kernelbench"))
+                                             derive_seed(seed, "kernelbench"), lane=lane)
             result.kernelbench = figures.model_dump(mode="json")
             phases.mark("kernelbench timing")
     return result
@@ -227,13 +224,13 @@ def _settle(result: VerificationResult, outcomes: PhaseOutcomes) -> None:
 
 
 def _sanitize(task: Task, source: str, builds: list[BuildOutcome], own_kernels: list[str], device: str, seed: int,
-              result: VerificationResult) -> SanitizerFinding | None:
+              result: VerificationResult, lane: str | None = None) -> SanitizerFinding | None:
     """compute-sanitizer at the task's smallest shape; an error in the candidate's own kernels is a finding."""
     from .sanitize import sanitize
 
     small = cpu_scale_variants(task)
     overrides = dict(small[0].overrides) if small else {}
-    report = sanitize(task, source, [b.loader_entry() for b in builds], own_kernels, device, seed, overrides)
+    report = sanitize(task, source, [b.loader_entry() for b in builds], own_kernels, device, seed, overrides, lane=lane)
     result.sanitizer = report.model_dump(mode="json")
     failing = report.failing()
     if failing is None:

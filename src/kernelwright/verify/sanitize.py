@@ -155,8 +155,10 @@ def judge_check(tool: str, outcome: WorkerOutcome, log: str, result: dict[str, A
 
 
 def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kernels: list[str], device: str,
-             seed: int, overrides: dict[str, int], settings: SanitizerSettings | None = None) -> SanitizerReport:
-    """Runs each configured tool over the candidate's forward() at `overrides` (the smallest shape)."""
+             seed: int, overrides: dict[str, int], settings: SanitizerSettings | None = None,
+             lane: str | None = None) -> SanitizerReport:
+    """Runs each configured tool over the candidate's forward() at `overrides` (the smallest shape), on `lane`'s
+    GPU."""
     settings = settings or load_sanitizer_settings()
     report = SanitizerReport(overrides=dict(overrides))
     executable, where = find_sanitizer(settings)
@@ -173,12 +175,13 @@ def sanitize(task: Any, source: str, extensions: list[dict[str, str]], own_kerne
                       | {Path(executable).parent, Path(executable).resolve().parent})
     for tool in settings.tools:
         report.checks.append(_run_tool(tool, executable, settings, source, request, limits, readable, own_kernels,
-                                       cuda=device.startswith("cuda")))
+                                       cuda=device.startswith("cuda"), lane=lane))
     return report
 
 
 def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: str, request: ProfileRequest,
-              limits: Limits, readable: list[Path], own_kernels: list[str], *, cuda: bool) -> SanitizerCheck:
+              limits: Limits, readable: list[Path], own_kernels: list[str], *, cuda: bool,
+              lane: str | None = None) -> SanitizerCheck:
     job = Path(tempfile.mkdtemp(prefix="kw-sanitize-"))
     started = time.monotonic()
     try:
@@ -187,7 +190,7 @@ def _run_tool(tool: str, executable: str, settings: SanitizerSettings, source: s
         log = f"{tool}.log"
         worker = [sys.executable, "-m", "kernelwright.workers.profiling", str(job)]
         outcome = run_isolated(sanitizer_argv(executable, tool, settings, job / log, worker), job_dir=job, limits=limits,
-                               gpu=cuda, readable_extra=readable,
+                               gpu=cuda, lane=lane, readable_extra=readable,
                                env_extra=thread_env(request.threads or 1, cuda=cuda))
         # the log sits in the job folder the candidate can write: read it as any worker file (no symlinks, bounded)
         return judge_check(tool, outcome, read_worker_text(job, log), read_result(job, WorkerResult),

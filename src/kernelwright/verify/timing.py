@@ -29,14 +29,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
-from pydantic import BaseModel, Field
+from typing import Any
 
 from ..sandbox.protocol import BaselineRequest, TimingRequest, write_request
-from .flags import Flag, flag
-from .stats import relative_standard_error
+from .flags import flag
 from .roofline import Work, count_work
 from .timing_prepare import derive_seed, prepare_inputs
 from .timing_turns import Conductor, TurnLog
@@ -49,12 +45,14 @@ TRUSTED_ROOT = Path("/tmp")  # hidden from isolated workers by their private /tm
 
 def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_overrides: dict[str, int],
                device: str, seed: int, *, compile_baseline: bool, threads: int | None = None,
-               settings: TimingSettings | None = None, runner: Runner | None = None) -> TimingReport:
+               settings: TimingSettings | None = None, runner: Runner | None = None,
+               lane: str | None = None) -> TimingReport:
     """Times a candidate that passed correctness against the task's Model (and torch.compile of it).
 
     `builds`: the BuildOutcome objects of the candidate's
     extensions. `seed`: the run's secret seed; it picks the template, the weights and the checked calls.
-    `runner`: run_isolated or a stand-in with its signature (tests); it is called once per worker, from two threads."""
+    `runner`: run_isolated or a stand-in with its signature (tests); it is called once per worker, from two threads.
+    `lane`: the GPU the trusted steps and both workers use (None: the default device)."""
     from ..sandbox.isolation import CANDIDATE_JOB_PREFIX, candidate_threads, load_limits, run_isolated
     from .call_checks import Dealer
     from .timing_judge import judge
@@ -73,7 +71,8 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
     conductor = None
     try:
         work = _count(task, shape_overrides, report)
-        prepared = prepare_inputs(task, shape_overrides, device, dtype, seed, base_job / "inputs", trusted)
+        prepared = prepare_inputs(task, shape_overrides, device, dtype, seed, base_job / "inputs", trusted,
+                                  lane)
         if "error" in prepared:
             return _invalid(report, prepared["error"], started)
         # Each worker reads its own copy: the candidate's is in its reach, the baseline's and the trusted one are not.
@@ -108,7 +107,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
                          conductor.worker_fds("baseline")),
             "candidate": ([sys.executable, "-m", "kernelwright.workers.timing", str(job)], job,
                           [Path(p) for p in libraries], (*dealer.worker_fds, *conductor.worker_fds("candidate"))),
-        }, limits, threads, cuda, trusted, conductor.pauses)
+        }, limits, threads, cuda, trusted, conductor.pauses, lane)
         conductor.start({name: thread.is_alive for name, (thread, _) in launched.items()})
         outcomes = {name: _finish(thread, box) for name, (thread, box) in launched.items()}
         turns = conductor.join(timeout=30)
@@ -120,7 +119,7 @@ def run_timing(task: Any, candidate_source: str, builds: Sequence[Any], shape_ov
         candidate_failed = getattr(outcomes["candidate"], "timed_out", False) or not (job / "result.json").is_file()
         if candidate_failed or _baseline_usable(report, outcomes["baseline"], base_job, turns):
             judge(report, task, outcomes["candidate"], job, trusted, work, dealer, checks, seed, settings,
-                  limits.timeout_s, baseline=_baseline_result(base_job), turns=turns)
+                  limits.timeout_s, baseline=_baseline_result(base_job), turns=turns, lane=lane)
     except Exception as exc:  # a harness failure must still leave a report, never end the run
         report.flags.append(flag("timing_harness", f"timing failed ({type(exc).__name__}: {exc})"[:500]))
         report.error = report.error or f"{type(exc).__name__}: {exc}"[:2000]
@@ -154,14 +153,15 @@ def _worker_request(task: Any, prepared: dict[str, Any], device: str, dtype: str
 
 def _launch(runner: Runner, workers: dict[str, tuple[list[str], Path, list[Path], tuple[int, ...]]], limits: Any,
             threads: int, cuda: bool, trusted: Path,
-            pauses: dict[str, Any]) -> dict[str, tuple[threading.Thread, dict[str, Any]]]:
-    """Starts each worker through `runner` in a thread of its own (they run at the same time)."""
+            pauses: dict[str, Any], lane: str | None) -> dict[str, tuple[threading.Thread, dict[str, Any]]]:
+    """Starts each worker through `runner` in a thread of its own (they run at the same time), on `lane`'s GPU."""
     from ..sandbox.isolation import thread_env
 
     launched: dict[str, tuple[threading.Thread, dict[str, Any]]] = {}
     for name, (argv, job, readable, fds) in workers.items():
         box: dict[str, Any] = {}
-        options = {"job_dir": job, "limits": limits, "gpu": cuda, "env_extra": thread_env(threads, cuda=cuda),
+        options = {"job_dir": job, "limits": limits, "gpu": cuda, "lane": lane,
+                   "env_extra": thread_env(threads, cuda=cuda),
                    **_runner_options(runner, readable, [trusted], fds, pauses[name].started)}
 
         def target(argv: list[str] = argv, options: dict[str, Any] = options, box: dict[str, Any] = box) -> None:

@@ -72,8 +72,9 @@ def regenerate(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_checks(report: Any, task: Any, result: dict[str, Any], job: Path, trusted: Path, dealer: Dealer,
-                 request: dict[str, Any], output_bytes: int | None) -> None:
-    """The checked calls' handed-back outputs against the trusted redraw; the bound the schedule gives."""
+                 request: dict[str, Any], output_bytes: int | None, lane: str | None = None) -> None:
+    """The checked calls' handed-back outputs against the trusted redraw (on `lane`'s GPU); the bound the schedule
+    gives."""
     import torch
 
     from ..sandbox.isolation import read_worker_file
@@ -93,13 +94,13 @@ def judge_checks(report: Any, task: Any, result: dict[str, Any], job: Path, trus
             {"call": c.call, "input_seed": c.input_seed, "sample_seed": c.sample_seed} for c in checked]}))
         try:
             run_trusted("kernelwright.verify.timing_checks", str(path), what="the task's reference on the checked "
-                        "timed calls' inputs")
+                        "timed calls' inputs", lane=lane)
         except ReferenceFailure as exc:
             report.flags.append(flag("timing_harness", str(exc)[:500]))
             return
         shapes = json.loads((trusted / "checks_result.json").read_text())["shapes"]
     limit = int((output_bytes or 2**31) * 1.1) + 2**20
-    policy, dtype, device = load_tolerances(), task.declarations.dtype, comparison_device(report.device)
+    policy, dtype, device = load_tolerances(), task.declarations.dtype, comparison_device(report.device, lane)
     for entry in checked:
         call = entry.call
         try:

@@ -21,7 +21,7 @@ from .timing_turns import TurnLog
 
 def judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Path, work: Work | None,
            dealer: Any, checks: dict[str, Any], seed: int, settings: TimingSettings, timeout_s: float, *,
-           baseline: dict[str, Any], turns: TurnLog) -> None:
+           baseline: dict[str, Any], turns: TurnLog, lane: str | None = None) -> None:
     from ..sandbox.isolation import read_worker_file
     from .timing_checks import judge_checks
 
@@ -85,7 +85,7 @@ def judge(report: TimingReport, task: Any, outcome: Any, job: Path, trusted: Pat
     _speedups(report, seed, settings)
     _integrity(report, result, outcome, settings)
     _floor(report, work, task)
-    judge_checks(report, task, result, job, trusted, dealer, checks, work.output_bytes if work else None)
+    judge_checks(report, task, result, job, trusted, dealer, checks, work.output_bytes if work else None, lane=lane)
     report.remeasure = report.speedup_eager is not None and report.speedup_eager > settings.remeasure_above
 
 

@@ -24,7 +24,7 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 
 def prepare_inputs(task: Any, overrides: dict[str, int], device: str, dtype: str, seed: int, inputs_dir: Path,
-             trusted: Path) -> dict[str, Any]:
+             trusted: Path, lane: str | None = None) -> dict[str, Any]:
     from .plan import Plan, Shape, Trial
     from .trusted import ReferenceFailure, run_trusted
 
@@ -37,7 +37,8 @@ def prepare_inputs(task: Any, overrides: dict[str, int], device: str, dtype: str
     path = trusted / "request.json"
     path.write_text(json.dumps(request))
     try:
-        run_trusted("kernelwright.verify.timing_prepare", str(path), what="the task's reference at the timing sizes")
+        run_trusted("kernelwright.verify.timing_prepare", str(path), what="the task's reference at the timing sizes",
+                    lane=lane)
     except ReferenceFailure as exc:
         return {"error": str(exc)}
     prepared = json.loads((trusted / "prepare.json").read_text())

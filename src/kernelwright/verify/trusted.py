@@ -13,11 +13,12 @@ class ReferenceFailure(Exception):
     """The task's own reference failed: a task problem, not the candidate's."""
 
 
-def run_trusted(module: str, *args: str, what: str) -> None:
-    """Runs `python -m module args` under the "reference" limits; raises ReferenceFailure naming `what`."""
+def run_trusted(module: str, *args: str, what: str, lane: str | None = None) -> None:
+    """Runs `python -m module args` under the "reference" limits, on `lane`'s GPU where one is given; raises
+    ReferenceFailure naming `what`."""
     limits = load_limits("reference")
     deny = load_policy().env.deny
-    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)} | lane_env()
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k, deny)} | lane_env(lane)
     try:
         # Its own session: a Ctrl-C meant for the orchestrator must not kill the reference mid-run and turn an
         # interrupted verification into a task failure.
