@@ -25,10 +25,10 @@ from kernelwright.verify import timing_turns
 from kernelwright.verify.call_checks import Dealer, catch_bound, check_probability
 from kernelwright.verify.distributions import seeded_draws
 from kernelwright.verify.flags import Flag, flag
+from kernelwright.verify.stats import relative_standard_error
 from kernelwright.verify.timing import (
     TimingSettings,
     paired_speedup,
-    relative_standard_error,
     TimingReport,
     run_timing,
     settle_remeasure,
