@@ -40,10 +40,10 @@ class Verdicts:
                         result("INCORRECT").model_copy(update={"reason": "elementwise"}),
                         result("PASS", 2.5, "PERF_VALID"), result("PASS", 2.25, "PERF_VALID")]
 
-    def build(self, task, source, options) -> list:
+    def build(self, task, source, options, on_phase=None) -> list:
         return []
 
-    def verify(self, task, source, options):
+    def verify(self, task, source, options, on_phase=None):
         return self.results.pop(0).model_copy(deep=True)
 
     def stats(self):
