@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..sandbox.torch_state import apply_settings
 from ..tasks import Task, instantiate
 from ..tasks.instantiate import TORCH_DTYPES, task_inputs
 from .distributions import redraw
@@ -24,7 +25,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     task = Task.model_validate(request["task"])
     plan = Plan.model_validate(request["plan"])
     inputs_dir, trusted_dir = Path(request["inputs_dir"]), Path(request["trusted_dir"])
-    _strict_precision()
+    apply_settings(None, allow_tf32=False)  # the reference is always strict: its task-dtype output sets the bounds
     dtype = TORCH_DTYPES[plan.dtype]
     shapes = {shape.name: shape.overrides for shape in plan.shapes}
     models: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
@@ -148,12 +149,6 @@ def _cpu(value: Any) -> Any:
 
 def as_list(out: Any) -> list[torch.Tensor]:
     return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-def _strict_precision() -> None:
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
 
 
 def main() -> None:

@@ -24,14 +24,13 @@ def regenerate(request: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from ..sandbox.sealed import index_sampler
+    from ..sandbox.torch_state import apply_settings
     from ..tasks import Task, instantiate
     from ..tasks.instantiate import TORCH_DTYPES
     from .distributions import seeded_draws
     from .reference_worker import as_list, float64, float64_copy
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    apply_settings(None, allow_tf32=False)  # strict, as the reference worker
     task = Task.model_validate(request["task"])
     device, dtype, limit = request["device"], TORCH_DTYPES[request["dtype"]], int(request["limit"])
     out = Path(request["out"])
