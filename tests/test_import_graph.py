@@ -91,3 +91,11 @@ def test_no_two_subpackages_import_each_other() -> None:
 
 def test_the_check_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_outside_the_workers_imports_them() -> None:
+    """kernelwright.workers runs candidate code; the trusted side only launches it by name, never imports it."""
+    importers = {name for name, deps in _graph().items()
+                 if _subpackage(name) != "kernelwright.workers" and any(_subpackage(d) == "kernelwright.workers"
+                                                                        for d in deps)}
+    assert importers == set()
