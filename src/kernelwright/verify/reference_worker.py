@@ -25,7 +25,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     task = Task.model_validate(request["task"])
     plan = Plan.model_validate(request["plan"])
     inputs_dir, trusted_dir = Path(request["inputs_dir"]), Path(request["trusted_dir"])
-    apply_settings(None, allow_tf32=False)  # the reference is always strict: its task-dtype output sets the bounds
+    apply_settings(threads=None, allow_tf32=False)  # the reference is always strict: its task-dtype output sets the bounds
     dtype = TORCH_DTYPES[plan.dtype]
     shapes = {shape.name: shape.overrides for shape in plan.shapes}
     models: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}

@@ -30,7 +30,7 @@ def regenerate(request: dict[str, Any]) -> dict[str, Any]:
     from .distributions import seeded_draws
     from .reference_worker import as_list, float64, float64_copy
 
-    apply_settings(None, allow_tf32=False)  # strict, as the reference worker
+    apply_settings(threads=None, allow_tf32=False)  # strict, as the reference worker
     task = Task.model_validate(request["task"])
     device, dtype, limit = request["device"], TORCH_DTYPES[request["dtype"]], int(request["limit"])
     out = Path(request["out"])
